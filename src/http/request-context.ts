@@ -1,0 +1,32 @@
+/**
+ * Request ids and the one completion log line per request.
+ * An incoming X-Request-ID is honoured when it is a sane token, otherwise a UUID is made.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+
+const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function genRequestId(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && VALID_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+export function registerRequestContext(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    const fields = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status,
+      duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+      user_id: request.userId ?? undefined,
+    };
+    if (status >= 500) request.log.error(fields, 'request_completed');
+    else request.log.info(fields, 'request_completed');
+  });
+}

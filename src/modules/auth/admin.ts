@@ -1,0 +1,19 @@
+/** `nest-egg create-admin`: create a platform admin, or promote (and re-password) an existing user. */
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { users } from '../../db/schema.ts';
+import { hashPassword } from './passwords.ts';
+import { seedDefaultCategories } from '../categories/defaults.ts';
+
+export async function createOrPromoteAdmin(db: Db, email: string, password: string): Promise<{ id: string; created: boolean }> {
+  const normalized = email.trim().toLowerCase();
+  const passwordHash = await hashPassword(password);
+  const [existing] = await db.select({ id: users.id }).from(users).where(eq(sql`lower(${users.email})`, normalized));
+  if (existing) {
+    await db.update(users).set({ isAdmin: true, passwordHash, updatedAt: new Date() }).where(eq(users.id, existing.id));
+    return { id: existing.id, created: false };
+  }
+  const [user] = await db.insert(users).values({ email: normalized, passwordHash, isAdmin: true }).returning({ id: users.id });
+  await seedDefaultCategories(db, user!.id);
+  return { id: user!.id, created: true };
+}

@@ -1,0 +1,54 @@
+/**
+ * Who is calling: a valid `Authorization: Bearer <access token>` sets request.userId (null otherwise).
+ * Routes opt in with `preHandler: app.requireUser` or `app.requireAdmin`.
+ */
+import fp from 'fastify-plugin';
+import { eq } from 'drizzle-orm';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { users } from '../../db/schema.ts';
+import { forbidden, unauthorized } from '../../http/problem.ts';
+import { TokenService } from './tokens.ts';
+
+export type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    userId: string | null;
+  }
+  interface FastifyInstance {
+    tokens: TokenService;
+    requireUser: PreHandler;
+    requireAdmin: PreHandler;
+  }
+}
+
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+export default fp(
+  async (app, opts: { jwtSecret: string; accessTtlSeconds: number }) => {
+    const tokens = new TokenService(opts.jwtSecret, opts.accessTtlSeconds);
+    app.decorate('tokens', tokens);
+    app.decorateRequest('userId', null);
+
+    app.addHook('onRequest', async (request) => {
+      const token = bearerToken(request.headers.authorization);
+      if (token) request.userId = await tokens.verifyAccess(token);
+    });
+
+    app.decorate('requireUser', async (request: FastifyRequest) => {
+      if (!request.userId) throw unauthorized('A valid bearer access token is required');
+    });
+
+    app.decorate('requireAdmin', async (request: FastifyRequest) => {
+      if (!request.userId) throw unauthorized('A valid bearer access token is required');
+      const [user] = await app.database.db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, request.userId));
+      if (!user) throw unauthorized('The user of this token no longer exists');
+      if (!user.isAdmin) throw forbidden('Only platform admins may read this');
+    });
+  },
+  { name: 'auth' },
+);

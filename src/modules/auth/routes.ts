@@ -1,0 +1,6 @@
+/** /api/v1/auth routes. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+
+const routes: FastifyPluginAsyncZod = async (_app) => {};
+
+export default routes;

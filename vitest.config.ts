@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+import { REQUIRE_SERVICES, servicesAvailable } from './test/helpers/services.ts';
+
+// One command (`npm test`) runs every tier: unit, API on PGlite, API again on Postgres, integration.
+// The Postgres run of the API suite is left out, with a visible message, where no Postgres answers
+// (and is a failure with REQUIRE_SERVICES=1).
+export default defineConfig(async () => {
+  const postgres = REQUIRE_SERVICES || (await servicesAvailable('api tests on Postgres', 'postgres'));
+  return {
+    test: {
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      pool: 'forks',
+      projects: [
+        { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+        { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'pglite' } } },
+        ...(postgres
+          ? [{ extends: true, test: { name: 'api-postgres', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'postgres' } } }]
+          : []),
+        {
+          extends: true,
+          test: { name: 'integration', include: ['test/integration/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000 },
+        },
+      ],
+    },
+  };
+});
