@@ -1,10 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration, type ViteUserConfig } from 'vitest/config';
 import { REQUIRE_SERVICES, servicesAvailable } from './test/helpers/services.ts';
 
 // One command (`npm test`) runs every tier: unit, API on PGlite, API again on Postgres, integration.
 // The Postgres run of the API suite is left out, with a visible message, where no Postgres answers
 // (and is a failure with REQUIRE_SERVICES=1).
-export default defineConfig(async () => {
+export default defineConfig(async (): Promise<ViteUserConfig> => {
   const postgres = REQUIRE_SERVICES || (await servicesAvailable('api tests on Postgres', 'postgres'));
   return {
     test: {
@@ -15,7 +15,7 @@ export default defineConfig(async () => {
         { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
         { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'pglite' } } },
         ...(postgres
-          ? [{ extends: true, test: { name: 'api-postgres', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'postgres' } } }]
+          ? [{ extends: true, test: { name: 'api-postgres', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'postgres' } } } satisfies TestProjectInlineConfiguration]
           : []),
         {
           extends: true,
