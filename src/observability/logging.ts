@@ -5,12 +5,9 @@
  *   2024-02-17 10:30:15 api.auth INFO user_login user_id=123 email=u***@example.com
  * Every structured field passes through `scrub` (redact.ts) before it is written.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger, type DestinationStream } from 'pino';
-import { scrub, scrubText } from './redact.ts';
+import { scrub, scrubErrorMessage, scrubText } from './redact.ts';
 
 export type { Logger };
 
@@ -20,6 +17,25 @@ export interface LoggingOptions {
   file?: string;
   /** Where lines go (default stdout); tests pass a stream to capture them. */
   destination?: NodeJS.WritableStream;
+  /**
+   * Also receives every warning-and-above event (Sentry turns them into breadcrumbs). Unset, it
+   * costs nothing; the fields are raw here, so the receiver scrubs them.
+   */
+  onWarning?: (entry: LogEvent) => void;
+}
+
+/** A warning-or-above log event as handed to `onWarning`: the logger's bindings plus the call's fields. */
+export interface LogEvent {
+  level: 'warning' | 'error' | 'fatal';
+  event: string;
+  fields: Record<string, unknown>;
+}
+
+function toLogEvent(level: number, bindings: Record<string, unknown>, args: unknown[]): LogEvent {
+  const [first] = args;
+  const fields = first instanceof Error ? { error: first } : typeof first === 'object' && first !== null ? first : {};
+  const event = args.find((a) => typeof a === 'string') as string | undefined;
+  return { level: level >= 60 ? 'fatal' : level >= 50 ? 'error' : 'warning', event: event ?? '', fields: { ...bindings, ...fields } };
 }
 
 const TEXT_SKIP = new Set(['level', 'timestamp', 'logger', 'event']);
@@ -36,9 +52,10 @@ export function formatTextLine(json: string): string {
   const parts = [ts, String(rec.logger ?? 'app'), String(rec.level ?? 'info').toUpperCase(), String(rec.event ?? '')];
   for (const [key, value] of Object.entries(rec)) {
     if (TEXT_SKIP.has(key) || value === undefined) continue;
-    parts.push(`${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    parts.push(`${key}=${typeof value === 'string' && !/[\s"=]/.test(value) ? value : JSON.stringify(value)}`);
   }
-  return `${parts.join(' ')}\n`;
+  // One line per event, whatever the event text holds.
+  return `${parts.join(' ').replace(/[\r\n]+/g, ' ')}\n`;
 }
 
 class TextStream extends Writable {
@@ -53,12 +70,13 @@ class TextStream extends Writable {
 
 export function createLogger(opts: LoggingOptions): Logger {
   const out = opts.destination ?? process.stdout;
+  const onWarning = opts.onWarning;
   const streams: { stream: DestinationStream | NodeJS.WritableStream; level: string }[] = [
     { stream: opts.format === 'text' ? new TextStream(out) : out, level: opts.level === 'silent' ? 'fatal' : opts.level },
   ];
   if (opts.file) {
-    mkdirSync(dirname(opts.file), { recursive: true });
-    streams.push({ stream: createWriteStream(opts.file, { flags: 'a' }), level: opts.level });
+    // pino's own destination flushes itself when the process exits (shutdown ends in process.exit).
+    streams.push({ stream: pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false }), level: opts.level });
   }
   return pino(
     {
@@ -75,17 +93,58 @@ export function createLogger(opts: LoggingOptions): Logger {
       serializers: { error: (e: unknown) => scrub(e), err: (e: unknown) => scrub(e) },
       hooks: {
         // Event names are fixed strings, but a message built from user input must be scrubbed too.
-        logMethod(args, method) {
+        logMethod(args, method, level) {
           for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = scrubText(args[i] as string);
+          // `log.error(err)` makes the error's own message the event: it is scrubbed like any text.
+          if (args.length === 1) {
+            const message = errorMessage(args[0]);
+            if (message !== undefined) (args as unknown[]).push(scrubErrorMessage(message));
+          }
+          if (onWarning !== undefined && level >= 40) onWarning(toLogEvent(level, this.bindings(), args));
           method.apply(this, args as Parameters<typeof method>);
         },
       },
+      // pino serialises a child's bindings once, past the `log` formatter: scrub them here.
+      onChild: scrubBindings,
     },
     pino.multistream(streams as pino.StreamEntry[]),
   );
 }
 
-/** A child logger named for its module, e.g. getLogger(root, 'api.auth'). */
+/** The message pino would take as the event when a call passes an error and no message. */
+function errorMessage(first: unknown): string | undefined {
+  if (first instanceof Error) return first.message;
+  if (typeof first !== 'object' || first === null || 'event' in first) return undefined;
+  const error = (first as { error?: unknown }).error;
+  return error instanceof Error ? error.message : undefined;
+}
+
+/** Rewrites a child logger's serialised bindings (`,"k":v,…`) with secrets and personal data scrubbed. */
+function scrubBindings(child: Logger): void {
+  const holder = child as unknown as Record<symbol, unknown>;
+  const chindings = holder[pino.symbols.chindingsSym];
+  if (typeof chindings !== 'string' || chindings.length < 2) return;
+  const bindings = scrub(JSON.parse(`{${chindings.slice(1)}}`)) as Record<string, unknown>;
+  let out = '';
+  for (const [key, value] of Object.entries(bindings)) out += `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
+  holder[pino.symbols.chindingsSym] = out;
+}
+
+/** pino appends a child's bindings to its parent's, so a renamed child would write `logger` twice. */
+const NAME_BINDING = ',"logger":';
+const FIRST_NAME_BINDING = /,"logger":"(?:[^"\\]|\\.)*"/;
+
+/**
+ * A child logger named for its module, e.g. getLogger(root, 'api.auth'). The parent may be named
+ * already (request.log is `http`, with the request id): the child keeps the parent's other bindings
+ * and takes the new name, so each line carries exactly one `logger` key.
+ */
 export function getLogger(root: Logger, name: string): Logger {
-  return root.child({ logger: name });
+  const child = root.child({ logger: name });
+  const holder = child as unknown as Record<symbol, string>;
+  const chindings = holder[pino.symbols.chindingsSym];
+  if (typeof chindings === 'string' && chindings.indexOf(NAME_BINDING) !== chindings.lastIndexOf(NAME_BINDING)) {
+    holder[pino.symbols.chindingsSym] = chindings.replace(FIRST_NAME_BINDING, '');
+  }
+  return child;
 }

@@ -7,9 +7,21 @@ const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|api[-_]?key|cr
 const EMAIL_KEY = /^e-?mail$|_email$/i;
 const ACCOUNT_NUMBER_KEY = /account[-_]?number|^iban$|routing[-_]?number/i;
 const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g;
-/** Runs of 8+ digits (optionally spaced or dashed) look like account or card numbers. */
-const LONG_DIGITS = /\b\d(?:[ -]?\d){7,}\b/g;
+/**
+ * Runs of 8+ digits (optionally spaced or dashed) look like account or card numbers. A run that
+ * touches a letter, digit or dash is part of something else (a UUID such as a user id or request
+ * id, a hash), and a plain date is a date: both are left alone.
+ */
+const LONG_DIGITS = /(?<![\w-])\d(?:[ -]?\d){7,}(?![\w-])/g;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
+/** Bare JWTs (header.payload.signature) and Plaid access/public/link/processor tokens. */
+const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const PLAID_TOKEN = /\b(?:access|public|link|processor)-(?:sandbox|development|production)-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b/gi;
+/** Credentials inside a URL: `postgres://user:pass@host` → `postgres://[REDACTED]@host`. */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]*@/gi;
+/** Fields holding a URL, a path or a query string: their query parameters are judged by name. */
+const URL_KEY = /^(?:url|uri|href|path|url\.full|url\.path|url\.query|http\.url|http\.target|http\.query|query_?string)$/i;
 
 export const REDACTED = '[REDACTED]';
 
@@ -26,16 +38,50 @@ export function maskDigits(value: string): string {
   return digits.length <= 4 ? '****' : `${'*'.repeat(digits.length - 4)}${digits.slice(-4)}`;
 }
 
-/** Masks emails, bearer credentials and long digit runs inside free text. */
+/** Masks emails, credentials (bearer, JWT, Plaid tokens, URL passwords) and long digit runs inside free text. */
 export function scrubText(text: string): string {
   return text
     .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
+    .replace(JWT, REDACTED)
+    .replace(PLAID_TOKEN, REDACTED)
+    .replace(URL_CREDENTIALS, (_m, scheme: string) => `${scheme}${REDACTED}@`)
     .replace(EMAIL, (m) => maskEmail(m))
-    .replace(LONG_DIGITS, (m) => maskDigits(m));
+    .replace(LONG_DIGITS, (m) => (ISO_DATE.test(m) ? m : maskDigits(m)));
 }
 
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
+}
+
+function decodeComponent(component: string): string {
+  try {
+    return decodeURIComponent(component.replace(/\+/g, ' '));
+  } catch {
+    return component;
+  }
+}
+
+/**
+ * `password=x&email=jane%40example.com&q=1` → `password=[REDACTED]&email=j***@example.com&q=1`:
+ * each value is decoded (so an encoded email is still seen) and judged by its parameter name.
+ */
+export function scrubQueryString(query: string): string {
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq === -1) return scrubText(decodeComponent(pair));
+      const key = decodeComponent(pair.slice(0, eq));
+      return `${scrubText(key)}=${String(scrubEntry(key, decodeComponent(pair.slice(eq + 1)), 0, new WeakSet()))}`;
+    })
+    .join('&');
+}
+
+/** A URL or path: credentials, emails and long digit runs masked, query parameters judged by name. */
+export function scrubUrl(url: string): string {
+  const q = url.indexOf('?');
+  const path = scrubText(decodeComponent(q === -1 ? url : url.slice(0, q)));
+  return q === -1 ? path : `${path}?${scrubQueryString(url.slice(q + 1))}`;
 }
 
 /** Deep copy with secrets removed and personal data masked; cycles and depth are bounded. */
@@ -58,18 +104,33 @@ function scrubEntry(key: string, v: unknown, depth: number, seen: WeakSet<object
   if (SECRET_KEY.test(key)) return REDACTED;
   if (EMAIL_KEY.test(key) && typeof v === 'string') return maskEmail(v);
   if (ACCOUNT_NUMBER_KEY.test(key) && (typeof v === 'string' || typeof v === 'number')) return maskDigits(String(v));
+  if (URL_KEY.test(key) && typeof v === 'string') return scrubUrl(v);
   return scrub(v, depth + 1, seen);
 }
 
+/**
+ * drizzle's failed-query error repeats every bound value (password hashes, names, amounts) after
+ * `params:` in its message and stack, and in a `params` property. The SQL and the cause stay.
+ */
+const QUERY_PARAMS = /\nparams: [\s\S]*?(?=\n {4}at |$)/;
+const isQueryError = (err: Error) => 'query' in err && 'params' in err;
+
 function scrubError(err: Error, depth: number, seen: WeakSet<object>): Record<string, unknown> {
+  const withoutParams = (s: string) => (isQueryError(err) ? s.replace(QUERY_PARAMS, `\nparams: ${REDACTED}`) : s);
   const out: Record<string, unknown> = {
     type: err.name,
-    message: scrubText(err.message),
-    stack: err.stack ? scrubText(err.stack) : undefined,
+    message: scrubText(withoutParams(err.message)),
+    stack: err.stack ? scrubText(withoutParams(err.stack)) : undefined,
   };
   for (const [key, v] of Object.entries(err)) {
-    if (key !== 'message' && key !== 'stack') out[key] = scrubEntry(key, v, depth, seen);
+    if (key === 'message' || key === 'stack' || key === 'cause') continue;
+    out[key] = key === 'params' && isQueryError(err) ? REDACTED : scrubEntry(key, v, depth, seen);
   }
   if (err.cause !== undefined) out.cause = scrub(err.cause, depth + 1, seen);
   return out;
+}
+
+/** An error message already taken from its error (e.g. by an error tracker): drizzle's bound values go too. */
+export function scrubErrorMessage(message: string): string {
+  return scrubText(message.replace(QUERY_PARAMS, `\nparams: ${REDACTED}`));
 }

@@ -8,12 +8,15 @@ import { seedDefaultCategories } from '../categories/defaults.ts';
 export async function createOrPromoteAdmin(db: Db, email: string, password: string): Promise<{ id: string; created: boolean }> {
   const normalized = email.trim().toLowerCase();
   const passwordHash = await hashPassword(password);
-  const [existing] = await db.select({ id: users.id }).from(users).where(eq(sql`lower(${users.email})`, normalized));
-  if (existing) {
-    await db.update(users).set({ isAdmin: true, passwordHash, updatedAt: new Date() }).where(eq(users.id, existing.id));
-    return { id: existing.id, created: false };
-  }
-  const [user] = await db.insert(users).values({ email: normalized, passwordHash, isAdmin: true }).returning({ id: users.id });
-  await seedDefaultCategories(db, user!.id);
-  return { id: user!.id, created: true };
+  // One transaction, as in registration: a new admin never exists without its default categories.
+  return db.transaction(async (tx) => {
+    const [existing] = await tx.select({ id: users.id }).from(users).where(eq(sql`lower(${users.email})`, normalized));
+    if (existing) {
+      await tx.update(users).set({ isAdmin: true, passwordHash, updatedAt: new Date() }).where(eq(users.id, existing.id));
+      return { id: existing.id, created: false };
+    }
+    const [user] = await tx.insert(users).values({ email: normalized, passwordHash, isAdmin: true }).returning({ id: users.id });
+    await seedDefaultCategories(tx, user!.id);
+    return { id: user!.id, created: true };
+  });
 }

@@ -1,4 +1,5 @@
 /** Access tokens: HS256 JWTs signed with JWT_SECRET (jose). Only HS256 is accepted, so `alg: none` fails. */
+import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 
 export class TokenService {
@@ -17,6 +18,8 @@ export class TokenService {
       .setSubject(userId)
       .setIssuedAt()
       .setIssuer('nest-egg')
+      // Two tokens issued in the same second for the same user still differ.
+      .setJti(randomUUID())
       .setExpirationTime(`${this.accessTtlSeconds}s`)
       .sign(this.key);
   }
