@@ -11,6 +11,19 @@ export const pageQuery = z.object({
 
 export const isoDate = z.iso.date();
 
+/** A calendar date Postgres can store: isoDate without year 0000 (which `date` rejects). */
+export const calendarDate = isoDate.refine((v) => !v.startsWith('0000'), { message: 'year must be 0001 or later' });
+
+/** Free text from a client: trimmed, bounded, and without U+0000 (Postgres text cannot hold it). */
+export function textField(max: number, min = 1) {
+  return z
+    .string()
+    .trim()
+    .min(min)
+    .max(max)
+    .refine((v) => !v.includes('\u0000'), { message: 'must not contain NUL characters' });
+}
+
 export function encodeCursor(parts: Record<string, string>): string {
   return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
