@@ -2,6 +2,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, problem, type FieldError, type Problem } from './problem.ts';
+import { captureServerError } from '../observability/sentry.ts';
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Problem): FastifyReply {
   return reply
@@ -18,9 +19,24 @@ function fieldErrors(error: FastifyError): FieldError[] {
   });
 }
 
+/**
+ * The one decision about error reports: a 5xx or unexpected error goes to Sentry (when on) with
+ * tags request_id and endpoint and the user's id only, and its log line carries the event id; a 4xx
+ * never does.
+ */
+function reportServerError(request: FastifyRequest, error: Error): void {
+  const sentry_event_id = captureServerError(error, {
+    request_id: request.id,
+    endpoint: request.routeOptions.url ?? 'unmatched',
+    user_id: request.userId,
+  });
+  request.log.error({ error, sentry_event_id }, 'unhandled_error');
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
+      if (error.status >= 500) reportServerError(request, error);
       return sendProblem(request, reply, problem(error.status, error.message, error.errors ? { errors: error.errors } : {}));
     }
     if (hasZodFastifySchemaValidationErrors(error) || error.code === 'FST_ERR_VALIDATION') {
@@ -42,7 +58,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       return sendProblem(request, reply, problem(status, error.message));
     }
-    request.log.error({ error }, 'unhandled_error');
+    reportServerError(request, error);
     return sendProblem(request, reply, problem(500, 'An unexpected error occurred; quote the request id when reporting it'));
   });
 

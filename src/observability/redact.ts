@@ -20,8 +20,9 @@ const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const PLAID_TOKEN = /\b(?:access|public|link|processor)-(?:sandbox|development|production)-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b/gi;
 /** Credentials inside a URL: `postgres://user:pass@host` → `postgres://[REDACTED]@host`. */
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]*@/gi;
-/** Fields holding a URL, a path or a query string: their query parameters are judged by name. */
-const URL_KEY = /^(?:url|uri|href|path|url\.full|url\.path|url\.query|http\.url|http\.target|http\.query|query_?string)$/i;
+/** Fields holding a URL or path, or a bare query string: their query parameters are judged by name. */
+const URL_KEY = /^(?:url|uri|href|path|url\.full|url\.path|http\.url|http\.target)$/i;
+const QUERY_KEY = /^(?:url\.query|http\.query|query_?string)$/i;
 
 export const REDACTED = '[REDACTED]';
 
@@ -105,6 +106,7 @@ function scrubEntry(key: string, v: unknown, depth: number, seen: WeakSet<object
   if (EMAIL_KEY.test(key) && typeof v === 'string') return maskEmail(v);
   if (ACCOUNT_NUMBER_KEY.test(key) && (typeof v === 'string' || typeof v === 'number')) return maskDigits(String(v));
   if (URL_KEY.test(key) && typeof v === 'string') return scrubUrl(v);
+  if (QUERY_KEY.test(key) && typeof v === 'string') return scrubQueryString(v.replace(/^\?/, ''));
   return scrub(v, depth + 1, seen);
 }
 

@@ -1,0 +1,268 @@
+/**
+ * Error tracking and performance monitoring with Sentry (@sentry/node 11).
+ *
+ * Off unless SENTRY_DSN is set, and then the SDK is not even imported. When on, bin/nest-egg.js
+ * starts it before the application's modules load, so its diagnostics-channel instrumentation
+ * sees Fastify, node:http and the database drivers; main.ts closes it (flushing what is pending)
+ * on graceful shutdown.
+ *
+ * What is reported is decided by the callers, each in one place: the HTTP error handler
+ * (src/http/errors.ts) reports 5xx and unexpected errors, never a 4xx; the job runner reports a
+ * task's final failure. Everything that leaves the process — errors, transactions, breadcrumbs —
+ * passes through scrubEvent / scrubBreadcrumb, built on redact.ts, the one place that decides what
+ * is secret or personal.
+ */
+import type { Breadcrumb, Event, NodeOptions, RequestEventData } from '@sentry/node';
+import { loadConfig, type Config } from '../config.ts';
+import type { LogEvent } from './logging.ts';
+import { REDACTED, scrub, scrubErrorMessage, scrubQueryString, scrubText, scrubUrl } from './redact.ts';
+
+type Sdk = typeof import('@sentry/node');
+
+let sdk: Sdk | undefined;
+let starting: Promise<boolean> | undefined;
+
+/** Liveness, readiness and metrics scrapes arrive every few seconds: they make no transactions. */
+const PROBE_OR_SCRAPE = /^\/(?:health|metrics)(?:[/?]|$)|^\/api\/v1\/monitoring\/health(?:[/?]|$)/;
+
+/** The path a span to be sampled is for: Fastify's request span carries `url.path`, the http server span the request. */
+function sampledPath(ctx: { attributes?: Record<string, unknown>; normalizedRequest?: RequestEventData }): string {
+  const path = ctx.attributes?.['url.path'];
+  if (typeof path === 'string') return path;
+  const url = ctx.normalizedRequest?.url;
+  if (!url) return '';
+  try {
+    return new URL(url, 'http://localhost').pathname;
+  } catch {
+    return url;
+  }
+}
+
+/** The Node SDK options for this service; exported so a test can read what is configured. */
+export function sentryOptions(config: Config, Sentry: Sdk): NodeOptions {
+  return {
+    dsn: config.sentry.dsn,
+    environment: config.environment,
+    release: config.release,
+    tracesSampleRate: config.sentry.tracesSampleRate,
+    // The same rate (or the caller's decision, for a continued trace), except probes and scrapes.
+    tracesSampler: (ctx) => (PROBE_OR_SCRAPE.test(sampledPath(ctx)) ? 0 : ctx.inheritOrSampleWith(config.sentry.tracesSampleRate)),
+    // A request's spans are sent together as one transaction, so beforeSendTransaction sees (and
+    // scrubs) all of them, and the guide's "transactions" are what Sentry shows.
+    traceLifecycle: 'static',
+    // SDK 11 replaced sendDefaultPii with dataCollection, which collects nearly everything by
+    // default. Collect only what helps debugging and what beforeSend can scrub: request headers,
+    // URL and query, the JSON request body. No IP address or other automatic user fields (the user
+    // is the id we set), no cookies, no response headers, no local variables, no query parameters
+    // of database calls, no queue payloads.
+    dataCollection: {
+      userInfo: false,
+      cookies: false,
+      httpHeaders: { request: true, response: false },
+      httpBodies: ['incomingRequest'],
+      urlQueryParams: true,
+      stackFrameVariables: false,
+      databaseQueryData: false,
+      queues: false,
+      graphQL: { document: false, variables: false },
+      genAI: { inputs: false, outputs: false },
+      mcp: { inputs: false, outputs: false },
+    },
+    // No service of ours continues our traces; third parties (Plaid) get no sentry-trace/baggage.
+    tracePropagationTargets: [],
+    integrations: [
+      // Fastify spans and route names, but errors are reported by our error handler alone.
+      Sentry.fastifyIntegration({ shouldHandleError: () => false }),
+      Sentry.httpIntegration({ ignoreIncomingRequests: (urlPath) => PROBE_OR_SCRAPE.test(urlPath) }),
+    ],
+    beforeSend: (event) => scrubEvent(event),
+    beforeSendTransaction: (event) => scrubEvent(event),
+    beforeBreadcrumb: (breadcrumb) => scrubBreadcrumb(breadcrumb),
+  };
+}
+
+/**
+ * Starts Sentry when SENTRY_DSN is set; resolves true when it is running. Safe to call again
+ * (bin/nest-egg.js starts it early, main.ts makes sure it started).
+ */
+export function initSentry(config: Config): Promise<boolean> {
+  if (!config.sentry.dsn) return Promise.resolve(sdk !== undefined);
+  starting ??= (async () => {
+    const Sentry = await import('@sentry/node');
+    Sentry.init(sentryOptions(config, Sentry));
+    sdk = Sentry;
+    return true;
+  })();
+  return starting;
+}
+
+/**
+ * bin/nest-egg.js calls this before the application is imported. A bad configuration is left
+ * for main.ts to report with its one clear line.
+ */
+export async function initSentryFromEnvironment(): Promise<boolean> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch {
+    return false;
+  }
+  return initSentry(config);
+}
+
+export function sentryEnabled(): boolean {
+  return sdk !== undefined;
+}
+
+export interface ServerErrorContext {
+  request_id: string;
+  /** The route template (`/api/v1/transactions/:id`), or `unmatched`. */
+  endpoint: string;
+  user_id?: string | null;
+}
+
+/** Reports a 5xx or unexpected error of a request; returns the event id (undefined when Sentry is off). */
+export function captureServerError(error: unknown, ctx: ServerErrorContext): string | undefined {
+  if (!sdk) return undefined;
+  return sdk.captureException(error, {
+    mechanism: { type: 'auto.http.fastify.error_handler', handled: false },
+    captureContext: {
+      level: 'error',
+      tags: { request_id: ctx.request_id, endpoint: ctx.endpoint },
+      ...(ctx.user_id ? { user: { id: ctx.user_id } } : {}),
+    },
+  });
+}
+
+export interface TaskFailureContext {
+  task_name: string;
+  job_id?: string | number;
+  /** Attempts made, the failing one included. */
+  attempts: number;
+}
+
+/** Reports a background task's final failure (after its last retry); returns the event id. */
+export function captureTaskFailure(error: unknown, ctx: TaskFailureContext): string | undefined {
+  if (!sdk) return undefined;
+  return sdk.captureException(error, {
+    mechanism: { type: 'auto.queue.task', handled: false },
+    captureContext: {
+      level: 'error',
+      tags: { task_name: ctx.task_name },
+      contexts: { task: { task_name: ctx.task_name, job_id: ctx.job_id === undefined ? undefined : String(ctx.job_id), attempts: ctx.attempts } },
+    },
+  });
+}
+
+/** Runs fn with its own breadcrumbs and tags (one job of the worker); just runs it when Sentry is off. */
+export function withSentryScope<T>(fn: () => T): T {
+  return sdk ? sdk.withIsolationScope(() => fn()) : fn();
+}
+
+const BREADCRUMB_LEVEL = { warning: 'warning', error: 'error', fatal: 'fatal' } as const;
+
+function recordLogBreadcrumb(entry: LogEvent): void {
+  // An error field becomes its one-line summary; the stack belongs to the event, not the breadcrumb.
+  const data = Object.fromEntries(
+    Object.entries(entry.fields).map(([key, value]) => [key, value instanceof Error ? `${value.name}: ${scrubErrorMessage(value.message)}` : value]),
+  );
+  sdk?.addBreadcrumb({ type: 'default', category: 'log', level: BREADCRUMB_LEVEL[entry.level], message: entry.event, data });
+}
+
+/** The logger's sink for warning-and-above events when Sentry is on; undefined (no cost) when off. */
+export function logBreadcrumbSink(): ((entry: LogEvent) => void) | undefined {
+  return sdk ? recordLogBreadcrumb : undefined;
+}
+
+/** Reports an error that ends the process (e.g. start-up failed), then sends what is pending. */
+export async function captureFatalAndClose(error: unknown, timeoutMs = 2_000): Promise<void> {
+  if (!sdk) return;
+  sdk.captureException(error, { mechanism: { type: 'auto.process.main', handled: false }, captureContext: { level: 'fatal' } });
+  await sdk.close(timeoutMs);
+}
+
+/** Sends what is pending and stops; true when everything was sent within the timeout. */
+export async function closeSentry(timeoutMs = 2_000): Promise<boolean> {
+  if (!sdk) return true;
+  return sdk.close(timeoutMs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scrubbing: every outgoing event, transaction and breadcrumb.
+
+/** Client addresses are personal data; the user is identified by id only. */
+const CLIENT_IP_HEADER = /^(?:x-forwarded-for|x-real-ip|forwarded|true-client-ip|cf-connecting-ip|x-client-ip)$/i;
+const CLIENT_IP_ATTRIBUTE =
+  /^(?:client\.address|network\.peer\.address|http\.client_ip|http\.request\.header\.(?:x-forwarded-for|x-real-ip|forwarded|true-client-ip|cf-connecting-ip|x-client-ip))$/i;
+
+/** Span attributes: client addresses dropped, the rest scrubbed by key and value. */
+function scrubAttributes<T extends Record<string, unknown>>(data: T): T {
+  return asRecord<T>(scrub(Object.fromEntries(Object.entries(data).filter(([key]) => !CLIENT_IP_ATTRIBUTE.test(key)))));
+}
+
+const asRecord = <T>(value: unknown) => value as T;
+
+function queryToString(query: NonNullable<RequestEventData['query_string']>): string {
+  if (typeof query === 'string') return query;
+  return new URLSearchParams(Array.isArray(query) ? query : Object.entries(query)).toString();
+}
+
+/** A JSON body is scrubbed field by field; a form body by parameter name; anything else is dropped. */
+function scrubBody(data: unknown, contentType: string | undefined): unknown {
+  if (typeof data !== 'string') return scrub(data);
+  if (contentType?.includes('application/x-www-form-urlencoded')) return scrubQueryString(data);
+  try {
+    return JSON.stringify(scrub(JSON.parse(data)));
+  } catch {
+    // Truncated or not JSON: field names cannot be trusted to find the secrets, so none of it leaves.
+    return `${REDACTED} (body not parseable as JSON)`;
+  }
+}
+
+function scrubRequest(request: RequestEventData): RequestEventData {
+  const { cookies: _cookies, env: _env, ...out } = request;
+  const headers = Object.entries(out.headers ?? {}).filter(([name]) => !CLIENT_IP_HEADER.test(name));
+  const contentType = headers.find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  if (out.headers) out.headers = asRecord<Record<string, string>>(scrub(Object.fromEntries(headers)));
+  if (out.url) out.url = scrubUrl(out.url);
+  if (out.query_string !== undefined) out.query_string = scrubQueryString(queryToString(out.query_string));
+  if (out.data !== undefined) out.data = scrubBody(out.data, contentType);
+  return out;
+}
+
+/** Span descriptions and transaction names may carry a URL (`GET https://…?token=…`). */
+function scrubDescription(text: string): string {
+  return scrubText(text.replace(/\S+\?\S*/g, (url) => scrubUrl(url)));
+}
+
+export function scrubBreadcrumb(breadcrumb: Breadcrumb): Breadcrumb {
+  const out = { ...breadcrumb };
+  if (out.message !== undefined) out.message = scrubText(out.message);
+  if (out.data !== undefined) out.data = asRecord<Record<string, unknown>>(scrub(out.data));
+  return out;
+}
+
+/** Removes secrets and masks personal data in an error or transaction event before it is sent. */
+export function scrubEvent<E extends Event>(event: E): E {
+  if (event.message !== undefined) event.message = scrubText(event.message);
+  if (event.logentry) event.logentry = asRecord<E['logentry']>(scrub(event.logentry));
+  for (const exception of event.exception?.values ?? []) {
+    if (exception.value !== undefined) exception.value = scrubErrorMessage(exception.value);
+    for (const frame of exception.stacktrace?.frames ?? []) {
+      if (frame.vars) frame.vars = asRecord<Record<string, unknown>>(scrub(frame.vars));
+    }
+  }
+  if (event.request) event.request = scrubRequest(event.request);
+  if (event.user) event.user = event.user.id === undefined ? undefined : { id: event.user.id };
+  if (event.tags) event.tags = asRecord<E['tags']>(scrub(event.tags));
+  if (event.extra) event.extra = asRecord<E['extra']>(scrub(event.extra));
+  if (event.contexts?.trace?.data) event.contexts.trace.data = scrubAttributes(event.contexts.trace.data);
+  if (event.contexts) event.contexts = asRecord<E['contexts']>(scrub(event.contexts));
+  if (event.breadcrumbs) event.breadcrumbs = event.breadcrumbs.map(scrubBreadcrumb);
+  if (event.transaction !== undefined) event.transaction = scrubDescription(event.transaction);
+  for (const span of event.spans ?? []) {
+    if (span.description !== undefined) span.description = scrubDescription(span.description);
+    if (span.data) span.data = scrubAttributes(span.data);
+  }
+  return event;
+}
