@@ -11,12 +11,29 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Pro
     .send({ ...p, request_id: request.id });
 }
 
+/** Field errors named `body.x`, `query.x`, `params.x` or `headers.x`; one (the first) per field. */
 function fieldErrors(error: FastifyError): FieldError[] {
-  const context = (error as FastifyError & { validationContext?: string }).validationContext ?? 'body';
-  return (error.validation ?? []).map((v) => {
+  const raw = (error as FastifyError & { validationContext?: string }).validationContext ?? 'body';
+  const context = raw === 'querystring' ? 'query' : raw;
+  const byField = new Map<string, FieldError>();
+  for (const v of error.validation ?? []) {
     const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
-    return { field: path ? `${context}.${path}` : context, message: v.message ?? 'is invalid' };
-  });
+    const field = path ? `${context}.${path}` : context;
+    if (!byField.has(field)) byField.set(field, { field, message: v.message ?? 'is invalid' });
+  }
+  return [...byField.values()];
+}
+
+/**
+ * A database error caused by the request's data (SQLSTATE class 22, data exception, e.g. a NUL
+ * character in text; class 23, a constraint) is the client's problem, never a 500.
+ */
+function databaseProblem(error: unknown): Problem | null {
+  const code = (error as { cause?: { code?: unknown }; code?: unknown })?.cause?.code ?? (error as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !/^2[23][0-9A-Z]{3}$/.test(code)) return null;
+  if (code === '23505') return problem(409, 'The request conflicts with an existing record');
+  if (code === '23503') return problem(409, 'The request refers to a record that no longer exists');
+  return problem(422, 'A value in the request cannot be stored');
 }
 
 /**
@@ -53,6 +70,11 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     }
     if (error instanceof SyntaxError && (error as FastifyError).statusCode === 400) {
       return sendProblem(request, reply, problem(400, 'The request body is not valid JSON'));
+    }
+    const fromDatabase = databaseProblem(error);
+    if (fromDatabase) {
+      request.log.warn({ error }, 'request_rejected_by_database');
+      return sendProblem(request, reply, fromDatabase);
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

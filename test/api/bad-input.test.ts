@@ -107,7 +107,7 @@ describe('bad input', () => {
 
   it.each([['-1'], ['0'], ['100000'], ['abc'], ['201'], ['1.5'], ['']])('limit=%s is a 422 naming the field', async (limit) => {
     const res = await t.app.inject({ method: 'GET', url: `/api/v1/transactions?limit=${limit}`, headers: alice });
-    expect(expectProblem(res, 422).errors!.map((e) => e.field)).toEqual(['querystring.limit']);
+    expect(expectProblem(res, 422).errors!.map((e) => e.field)).toEqual(['query.limit']);
   });
 
   describe('a bad UUID in the path is a 422', () => {

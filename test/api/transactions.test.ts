@@ -288,12 +288,12 @@ describe('transactions', () => {
       expectFilter(`category_id=${groceries}&max_amount=-1`, (x) => x.merchant_name === 'Whole Foods Market'));
 
     it.each([
-      ['start_date=2024-03-02&end_date=2024-03-01', 'querystring.end_date'],
-      ['min_amount=1&max_amount=0.99', 'querystring.max_amount'],
-      ['start_date=2024-02-30', 'querystring.start_date'],
-      ['min_amount=ten', 'querystring.min_amount'],
-      ['account_id=abc', 'querystring.account_id'],
-      ['merchant=', 'querystring.merchant'],
+      ['start_date=2024-03-02&end_date=2024-03-01', 'query.end_date'],
+      ['min_amount=1&max_amount=0.99', 'query.max_amount'],
+      ['start_date=2024-02-30', 'query.start_date'],
+      ['min_amount=ten', 'query.min_amount'],
+      ['account_id=abc', 'query.account_id'],
+      ['merchant=', 'query.merchant'],
     ])('rejects %s with 422 on %s', async (query, field) => {
       const res = await t.app.inject({ method: 'GET', url: `/api/v1/transactions?${query}`, headers: u });
       expect(res.statusCode).toBe(422);
@@ -399,13 +399,13 @@ describe('transactions', () => {
       const res = await t.app.inject({ method: 'GET', url: `/api/v1/transactions?cursor=${encodeURIComponent(cursor)}`, headers: u });
       expect(res.statusCode).toBe(422);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(fieldsOf(json<ProblemBody>(res))).toEqual(['querystring.cursor']);
+      expect(fieldsOf(json<ProblemBody>(res))).toEqual(['query.cursor']);
     });
 
     it.each([['0'], ['-1'], ['201'], ['1.5'], ['abc']])('limit=%s is a 422 problem; 200 is allowed', async (limit) => {
       const res = await t.app.inject({ method: 'GET', url: `/api/v1/transactions?limit=${limit}`, headers: u });
       expect(res.statusCode).toBe(422);
-      expect(fieldsOf(json<ProblemBody>(res))).toEqual(['querystring.limit']);
+      expect(fieldsOf(json<ProblemBody>(res))).toEqual(['query.limit']);
       expect((await listPage(u, 'limit=200')).items).toHaveLength(23);
     });
   });

@@ -1,6 +1,7 @@
 /** Request and response shapes of /api/v1/budgets. */
 import { z } from 'zod';
 import { formatMoney, fromCents, moneySchema, toCents } from '../../lib/money.ts';
+import { textField } from '../../http/schemas.ts';
 import type { budgets } from '../../db/schema.ts';
 import { BUDGET_PERIODS } from './periods.ts';
 
@@ -20,7 +21,7 @@ export const thresholdSchema = z
 const positiveMoney = moneySchema.refine((v) => toCents(v) > 0n, { message: 'must be greater than 0' });
 
 const fields = {
-  name: z.string().trim().min(1).max(100),
+  name: textField(100),
   amount: positiveMoney,
   period: z.enum(BUDGET_PERIODS),
   category_id: z.uuid().nullable(),

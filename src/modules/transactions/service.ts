@@ -23,7 +23,7 @@ export function escapeLike(text: string): string {
 }
 
 const invalidCursor = () =>
-  unprocessable('The cursor is not valid', [{ field: 'querystring.cursor', message: 'is not a cursor from a previous page' }]);
+  unprocessable('The cursor is not valid', [{ field: 'query.cursor', message: 'is not a cursor from a previous page' }]);
 
 /** A foreign-key violation: a referenced account or category vanished between the check and the write. */
 function isForeignKeyViolation(err: unknown): boolean {
