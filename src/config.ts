@@ -4,12 +4,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { POLICY_NAMES, resolvePolicies, type Policy, type PolicyOverride } from './ratelimit/policies.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 export const PACKAGE_VERSION: string = pkg.version;
 
 const ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
+/** A time of day in UTC. */
+export interface DailyTime {
+  hour: number;
+  minute: number;
+}
 
 /** LOG_LEVEL words (any case) mapped to pino levels; the guide's Python names are accepted too. */
 const LOG_LEVELS: Record<string, string> = {
@@ -89,8 +95,60 @@ const trustProxy = z
     return z.NEVER;
   });
 
+/** RATE_LIMIT_POLICIES: `name=limit/window_seconds` pairs, comma-separated, e.g. `transactions=100/60,default=600/60`. */
+const rateLimitPolicies = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const out: Record<string, PolicyOverride> = {};
+    if (v === undefined || v.trim() === '') return out;
+    for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^([a-z0-9-]+)\s*=\s*(\d+)\s*\/\s*(\d+)$/i.exec(item);
+      const name = m?.[1]?.toLowerCase();
+      if (!m || !name || !POLICY_NAMES.includes(name)) {
+        ctx.addIssue({ code: 'custom', message: `must be name=limit/window_seconds pairs with names from ${POLICY_NAMES.join(', ')}` });
+        return z.NEVER;
+      }
+      const limit = Number(m[2]);
+      const windowSeconds = Number(m[3]);
+      if (limit < 1 || limit > 1_000_000 || windowSeconds < 1 || windowSeconds > 86_400) {
+        ctx.addIssue({ code: 'custom', message: `${name}: limit must be 1 to 1000000 and window 1 to 86400 seconds` });
+        return z.NEVER;
+      }
+      out[name] = { limit, windowSeconds };
+    }
+    return out;
+  });
+
+/** A daily schedule: `HH:MM` (UTC), or `off`. */
+const dailyAt = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): { hour: number; minute: number } | null => {
+      const s = (v === undefined || v.trim() === '' ? fallback : v).trim().toLowerCase();
+      if (s === 'off') return null;
+      const m = /^(\d{1,2}):(\d{2})$/.exec(s);
+      if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) {
+        ctx.addIssue({ code: 'custom', message: 'must be a UTC time of day HH:MM (e.g. 06:00) or off' });
+        return z.NEVER;
+      }
+      return { hour: Number(m[1]), minute: Number(m[2]) };
+    });
+
+/** TOKEN_ENCRYPTION_KEY: 32 bytes, as 64 hex digits or base64/base64url. */
+const encryptionKey = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const key = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+  if (key.length !== 32 || (!/^[0-9a-f]{64}$/i.test(v) && !/^[A-Za-z0-9+/_-]{43}=?$/.test(v))) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)' });
+    return z.NEVER;
+  }
+  return key;
+});
+
 const schema = z.object({
-  ENVIRONMENT: z.enum(ENVIRONMENTS).default('development'),
+  ENVIRONMENT: z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(ENVIRONMENTS).default('development')),
   PORT: int(8000, 0, 65535),
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z
@@ -129,7 +187,34 @@ const schema = z.object({
   SENTRY_TRACES_SAMPLE_RATE: rate(),
   TRUST_PROXY: trustProxy,
   WORKER_PORT: int(9101, 0, 65535),
+  WORKER_CONCURRENCY: int(5, 1, 100),
+  WORKER_LOCK_DURATION_MS: int(30_000, 1_000, 600_000),
+  WORKER_STALLED_INTERVAL_MS: int(30_000, 500, 600_000),
+  JOB_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, - or _').default('nest-egg'),
+  JOB_QUEUE_PREFIX: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'must be 1 to 64 printable characters without spaces').default('nest-egg:bull'),
+  JOB_ATTEMPTS: int(3, 1, 20),
+  JOB_BACKOFF_MS: int(5_000, 10, 3_600_000),
+  JOB_KEEP_COMPLETED: int(1_000, 0, 1_000_000),
+  JOB_KEEP_FAILED: int(5_000, 1, 1_000_000),
+  SCHEDULE_BUDGET_ALERTS: dailyAt('06:00'),
+  SCHEDULE_TOKEN_CLEANUP: dailyAt('03:30'),
+  BANK_SYNC_PROVIDER: z.enum(['plaid', 'demo', 'none']).optional(),
+  PLAID_CLIENT_ID: optionalString,
+  PLAID_SECRET: optionalString,
+  PLAID_ENV: z.enum(['sandbox', 'development', 'production']).default('sandbox'),
+  PLAID_BASE_URL: url(['http:', 'https:']),
+  PLAID_WEBHOOK_URL: url(['https:', 'http:']),
+  PLAID_WEBHOOK_VERIFICATION: bool(true),
+  PLAID_TIMEOUT_MS: int(10_000, 100, 120_000),
+  PLAID_SYNC_PAGE_SIZE: int(500, 1, 500),
+  PLAID_COUNTRY_CODES: z.string().regex(/^[A-Z]{2}(,[A-Z]{2})*$/, 'must be comma-separated ISO country codes, e.g. US,CA').default('US'),
+  PLAID_CLIENT_NAME: z.string().min(1).max(30).default('Nest Egg'),
+  TOKEN_ENCRYPTION_KEY: encryptionKey,
   RATE_LIMIT_ENABLED: bool(true),
+  RATE_LIMIT_POLICIES: rateLimitPolicies,
+  RATE_LIMIT_KEY_PREFIX: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'must be 1 to 64 printable characters without spaces').default('nest-egg:rl:'),
+  RATE_LIMIT_STORE_TIMEOUT_MS: int(50, 1, 5_000),
+  RATE_LIMIT_STORE_COOLDOWN_MS: int(1_000, 0, 600_000),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
   SHUTDOWN_DRAIN_DELAY_MS: int(0, 0, 600_000),
   BODY_LIMIT_BYTES: int(1_048_576, 1_024, 104_857_600),
@@ -150,7 +235,52 @@ export interface Config {
   sentry: { dsn?: string; tracesSampleRate: number };
   trustProxy: boolean | number | string[];
   workerPort: number;
-  rateLimit: { enabled: boolean };
+  jobs: {
+    /** BullMQ queue name and Redis key prefix (server mode). */
+    queueName: string;
+    prefix: string;
+    concurrency: number;
+    /** Attempts per job (the first run included) and the base of the exponential backoff. */
+    attempts: number;
+    backoffMs: number;
+    /** Stalled-job recovery: a worker's lock on a job, and how often workers look for expired locks. */
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    keepCompleted: number;
+    keepFailed: number;
+    /** Daily schedules (UTC), null when off. */
+    schedules: { budgetAlerts: DailyTime | null; tokenCleanup: DailyTime | null };
+  };
+  bankSync: {
+    /** plaid with credentials; demo in development/test without them; none otherwise. */
+    provider: 'plaid' | 'demo' | 'none';
+    /** AES-256-GCM key for access tokens at rest (a persisted development key is used when absent outside production). */
+    encryptionKey?: Buffer;
+    plaid: {
+      clientId?: string;
+      secret?: string;
+      env: 'sandbox' | 'development' | 'production';
+      /** Overrides the environment's URL (tests point it at a local fake). */
+      baseUrl?: string;
+      webhookUrl?: string;
+      webhookVerification: boolean;
+      timeoutMs: number;
+      syncPageSize: number;
+      countryCodes: string[];
+      clientName: string;
+    };
+  };
+  rateLimit: {
+    enabled: boolean;
+    /** The policies table with RATE_LIMIT_POLICIES applied. */
+    policies: Policy[];
+    /** Redis key prefix of the shared store. */
+    keyPrefix: string;
+    /** How long a decision may wait on Redis before falling back to memory. */
+    storeTimeoutMs: number;
+    /** After a Redis failure, how long decisions skip Redis. */
+    storeCooldownMs: number;
+  };
   shutdown: { timeoutMs: number; drainDelayMs: number };
   bodyLimitBytes: number;
 }
@@ -159,19 +289,40 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Variables whose whole value is a credential (JWT_SECRET, METRICS_TOKEN, PLAID_SECRET, TOKEN_ENCRYPTION_KEY…): a bad one is named, never echoed. */
+const SECRET_VARIABLE = /SECRET|PASSWORD|(^|_)TOKEN$|(^|_)KEY$/;
+
+/** The offending value for the error line, without credentials (a URL's user part may hold a password or key). */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined) return '';
+  if (SECRET_VARIABLE.test(name)) return ' (value not shown)';
+  const safe = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
+  return ` (got ${JSON.stringify(safe.length > 80 ? `${safe.slice(0, 80)}…` : safe)})`;
+}
+
 /** Parses the environment; throws ConfigError whose message is one line naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = schema.safeParse(env);
+  // An empty value (`PORT=` in an env file) means unset, for every variable alike.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = schema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     const allowed = issue.code === 'invalid_value' ? `must be one of ${issue.values.join(', ')}` : issue.message;
-    throw new ConfigError(`Invalid configuration: ${name} ${allowed} (got ${JSON.stringify(env[name] ?? '')})`);
+    throw new ConfigError(`Invalid configuration: ${name} ${allowed}${shownValue(name, present[name])}`);
   }
   const e = parsed.data;
   const isProduction = e.ENVIRONMENT === 'production';
   if (isProduction && !e.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when ENVIRONMENT=production');
+  }
+  const plaidConfigured = e.PLAID_CLIENT_ID !== undefined && e.PLAID_SECRET !== undefined;
+  const bankSyncProvider = e.BANK_SYNC_PROVIDER ?? (plaidConfigured ? 'plaid' : isProduction ? 'none' : 'demo');
+  if (bankSyncProvider === 'plaid' && !plaidConfigured) {
+    throw new ConfigError('Invalid configuration: PLAID_CLIENT_ID and PLAID_SECRET are required when BANK_SYNC_PROVIDER=plaid');
+  }
+  if (isProduction && bankSyncProvider !== 'none' && !e.TOKEN_ENCRYPTION_KEY) {
+    throw new ConfigError('Invalid configuration: TOKEN_ENCRYPTION_KEY is required when ENVIRONMENT=production and bank sync is on');
   }
   const version = e.APP_VERSION ?? PACKAGE_VERSION;
   return {
@@ -189,7 +340,43 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sentry: { dsn: e.SENTRY_DSN, tracesSampleRate: e.SENTRY_TRACES_SAMPLE_RATE ?? (e.ENVIRONMENT === 'development' ? 1.0 : 0.1) },
     trustProxy: e.TRUST_PROXY,
     workerPort: e.WORKER_PORT,
-    rateLimit: { enabled: e.RATE_LIMIT_ENABLED },
+    jobs: {
+      queueName: e.JOB_QUEUE_NAME,
+      prefix: e.JOB_QUEUE_PREFIX,
+      concurrency: e.WORKER_CONCURRENCY,
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+      keepCompleted: e.JOB_KEEP_COMPLETED,
+      keepFailed: e.JOB_KEEP_FAILED,
+      schedules: { budgetAlerts: e.SCHEDULE_BUDGET_ALERTS, tokenCleanup: e.SCHEDULE_TOKEN_CLEANUP },
+    },
+    bankSync: {
+      provider: bankSyncProvider,
+      encryptionKey: e.TOKEN_ENCRYPTION_KEY,
+      plaid: {
+        clientId: e.PLAID_CLIENT_ID,
+        secret: e.PLAID_SECRET,
+        env: e.PLAID_ENV,
+        baseUrl: e.PLAID_BASE_URL,
+        webhookUrl: e.PLAID_WEBHOOK_URL,
+        webhookVerification: e.PLAID_WEBHOOK_VERIFICATION,
+        timeoutMs: e.PLAID_TIMEOUT_MS,
+        syncPageSize: e.PLAID_SYNC_PAGE_SIZE,
+        countryCodes: e.PLAID_COUNTRY_CODES.split(','),
+        clientName: e.PLAID_CLIENT_NAME,
+      },
+    },
+    rateLimit: {
+      // On unless switched off; test runs (ENVIRONMENT=test) default to off, so API tests that
+      // register many users from one address are not limited; the rate-limit tests opt in.
+      enabled: env.RATE_LIMIT_ENABLED?.trim() ? e.RATE_LIMIT_ENABLED : e.ENVIRONMENT !== 'test',
+      policies: resolvePolicies(e.RATE_LIMIT_POLICIES),
+      keyPrefix: e.RATE_LIMIT_KEY_PREFIX,
+      storeTimeoutMs: e.RATE_LIMIT_STORE_TIMEOUT_MS,
+      storeCooldownMs: e.RATE_LIMIT_STORE_COOLDOWN_MS,
+    },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
   };

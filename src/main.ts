@@ -1,29 +1,36 @@
 /**
- * The `nest-egg` CLI: serve | migrate | create-admin.
+ * The `nest-egg` CLI: serve | worker | migrate | create-admin.
  * Configuration is read once here and passed down.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { openDatabase, type Database } from './db/client.ts';
+import { openDatabase, type Database, type QueryObserver } from './db/client.ts';
 import { createLogger, getLogger, type Logger } from './observability/logging.ts';
+import { captureFatalAndClose, closeSentry, initSentry, logBreadcrumbSink, sentryEnabled } from './observability/sentry.ts';
+import { createMetrics } from './observability/metrics.ts';
+import { BusinessMetricsRefresher, countBusinessTotals } from './observability/business-metrics.ts';
 import { buildApp } from './app.ts';
+import { createRedisClient } from './redis.ts';
 import { resolveJwtSecret } from './modules/auth/secret.ts';
 import { createOrPromoteAdmin } from './modules/auth/admin.ts';
+import { runWorker } from './worker.ts';
 
 const USAGE = `usage: nest-egg <command>
 
 commands:
   serve                                   run the API on HOST:PORT (default 127.0.0.1:8000)
+  worker                                  run background jobs from the queue (REDIS_URL); /metrics and /health on WORKER_PORT
   migrate                                 apply database migrations and exit
   create-admin --email E --password P     create or promote a platform admin
 `;
 
-async function open(config: Config, logger: Logger): Promise<Database> {
+async function open(config: Config, logger: Logger, onQuery?: QueryObserver): Promise<Database> {
   const log = getLogger(logger, 'db');
   const database = await openDatabase({
     url: config.database.url,
     dataDir: config.database.dataDir,
     poolSize: config.database.poolSize,
+    onQuery,
     onPoolError: (error) => log.warn({ error }, 'db_pool_client_error'),
   });
   return database;
@@ -31,12 +38,26 @@ async function open(config: Config, logger: Logger): Promise<Database> {
 
 async function serve(config: Config, logger: Logger): Promise<void> {
   const log = getLogger(logger, 'server');
-  const database = await open(config, logger);
+  // The metrics registry comes first: the db client times every query into it.
+  const metrics = createMetrics({ version: config.version, environment: config.environment, processMetrics: config.metrics.enabled });
+  const database = await open(config, logger, config.metrics.enabled ? metrics.observeQuery : undefined);
   if (config.database.migrateOnStart) await database.migrate();
-  const app = await buildApp(config, { logger, database, jwtSecret: resolveJwtSecret(config) });
+  // The shared rate-limit store (REDIS_URL); the app closes the client when it closes.
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl, logger, { connectionName: 'nest-egg-api' }) : undefined;
+  const app = await buildApp(config, { logger, database, jwtSecret: resolveJwtSecret(config), metrics, redis });
+  const businessMetrics = config.metrics.enabled
+    ? new BusinessMetricsRefresher({
+        metrics,
+        count: () => countBusinessTotals(database.db),
+        probe: () => app.health.readiness(),
+        intervalMs: config.metrics.businessRefreshIntervalMs,
+        logger: getLogger(logger, 'metrics'),
+      })
+    : undefined;
+  await businessMetrics?.start();
   await app.listen({ port: config.port, host: config.host });
   log.info(
-    { port: config.port, host: config.host, environment: config.environment, version: config.version, database: database.mode },
+    { port: config.port, host: config.host, environment: config.environment, version: config.version, database: database.mode, sentry: sentryEnabled() },
     'server_started',
   );
 
@@ -56,7 +77,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     await new Promise((r) => setTimeout(r, config.shutdown.drainDelayMs));
     // close() stops accepting connections, lets in-flight requests finish, then runs onClose hooks.
     await app.close();
+    await businessMetrics?.stop();
     await database.close();
+    // Pending Sentry events, transactions and session counts are sent before the process ends.
+    if (!(await closeSentry(Math.min(2_000, config.shutdown.timeoutMs)))) log.warn('sentry_flush_incomplete');
     log.info('shutdown_complete');
     logger.flush();
     process.exit(0);
@@ -68,7 +92,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
+    // Asked for, the usage is the output; missing a command, it is the error.
+    (command ? process.stdout : process.stderr).write(USAGE);
     return command ? 0 : 2;
   }
   let config: Config;
@@ -81,11 +106,19 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log);
+  // Error tracking starts before the logger (its warnings become breadcrumbs) and the app. For the
+  // long-running commands bin/nest-egg.js has started it already, before the app's modules loaded.
+  if (command === 'serve' || command === 'worker') await initSentry(config);
+  const logger = createLogger({ ...config.log, onWarning: logBreadcrumbSink() });
 
   switch (command) {
     case 'serve':
       await serve(config, logger);
+      return -1; // keep running
+    case 'worker':
+      await runWorker(config, logger, async () => {
+        if (!(await closeSentry(Math.min(2_000, config.shutdown.timeoutMs)))) getLogger(logger, 'worker').warn('sentry_flush_incomplete');
+      });
       return -1; // keep running
     case 'migrate': {
       const database = await open(config, logger);
@@ -98,9 +131,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'create-admin': {
-      const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, password: { type: 'string' } } });
+      let values: { email?: string; password?: string };
+      try {
+        ({ values } = parseArgs({ args: rest, options: { email: { type: 'string' }, password: { type: 'string' } } }));
+      } catch {
+        values = {}; // an unknown option, a stray argument or an option without its value
+      }
       if (!values.email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email) || !values.password || values.password.length < 8) {
-        process.stderr.write('create-admin needs --email <address> and --password <at least 8 characters>\n');
+        process.stderr.write('usage: nest-egg create-admin --email <address> --password <at least 8 characters>\n');
         return 2;
       }
       const database = await open(config, logger);
@@ -125,6 +163,6 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`nest-egg: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+    void captureFatalAndClose(err).finally(() => process.exit(1));
   },
 );

@@ -3,7 +3,7 @@
  * One schema, one set of migrations, one query API (drizzle over Postgres) in both modes.
  * Every query is timed through `onQuery`, wired to metrics at the edge.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
@@ -82,28 +82,72 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts, opts.url) : openPglite(opts);
 }
 
-/** PGlite serves one process: a lock file in DATA_DIR keeps a second process out. */
+/** Lock files this process holds (a pid in a lock file may be ours from an earlier life, e.g. pid 1 in a container). */
+const heldLocks = new Set<string>();
+
+/**
+ * PGlite serves one process: a lock file in DATA_DIR, holding the owner's pid, keeps a second
+ * process out. The file is written aside and hard-linked into place, so it never exists without
+ * its pid; a lock left by a process that died is moved aside by exactly one taker.
+ */
 function lockDataDir(dir: string): () => void {
   const lockPath = join(dir, 'nest-egg.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+  if (heldLocks.has(lockPath)) throw new DataDirInUseError(`DATA_DIR ${dir} is already open in this process`);
+  const mine = `${lockPath}.${process.pid}`;
+  writeFileSync(mine, String(process.pid));
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(mine, lockPath);
+        heldLocks.add(lockPath);
+        return () => {
+          heldLocks.delete(lockPath);
+          if (readHolder(lockPath) === process.pid) rmSync(lockPath, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = readHolder(lockPath);
+      if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
         throw new DataDirInUseError(
           `DATA_DIR ${dir} is in use by process ${holder}: the embedded database serves one process. ` +
-            'Stop that process, choose another DATA_DIR, or set DATABASE_URL to share a Postgres server.',
+            'Stop that process, choose another DATA_DIR, or set DATABASE_URL to share a Postgres server ' +
+            `(if no nest-egg process is running, delete ${lockPath}).`,
         );
       }
-      rmSync(lockPath, { force: true }); // stale lock from a process that died
+      // Stale (its process died): move it aside, and remove it only if it is still the one we judged.
+      const aside = `${lockPath}.stale.${process.pid}`;
+      try {
+        renameSync(lockPath, aside);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      if (readHolder(aside) !== holder) {
+        // Another process took the lock over between our read and the rename: give it back.
+        try {
+          linkSync(aside, lockPath);
+        } catch {
+          // a third process holds it now; the next attempt reads whoever that is
+        }
+      }
+      rmSync(aside, { force: true });
     }
+    throw new DataDirInUseError(`could not lock DATA_DIR ${dir}: the lock file ${lockPath} keeps changing hands`);
+  } finally {
+    rmSync(mine, { force: true });
   }
-  throw new DataDirInUseError(`could not lock DATA_DIR ${dir}`);
+}
+
+/** The pid in a lock file; undefined when the file is gone or holds no pid. */
+function readHolder(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 function isAlive(pid: number): boolean {
@@ -189,6 +233,10 @@ async function openPostgres(opts: DatabaseOptions, url: string): Promise<Databas
   pool.on('connect', (c) => {
     if (wrapped.has(c)) return;
     wrapped.add(c);
+    // pg-pool listens for errors only on idle clients. A checked-out client (a transaction, the
+    // migrator) whose server goes away emits 'error' with no listener, which would crash the
+    // process; its holder already sees the failure as a rejected query, so nothing more to do here.
+    c.on('error', () => {});
     const query = c.query.bind(c) as (text: unknown, ...rest: unknown[]) => Promise<unknown>;
     c.query = ((text: unknown, ...rest: unknown[]) => {
       const sqlText = typeof text === 'string' ? text : ((text as { text?: string })?.text ?? '');
@@ -207,7 +255,7 @@ async function openPostgres(opts: DatabaseOptions, url: string): Promise<Databas
       return { size: opts.poolSize, available: Math.max(0, opts.poolSize - busy) };
     },
     async serverVersion() {
-      const r = await pool.query<{ v: string }>('show server_version');
+      const r = await pool.query<{ v: string }>("select current_setting('server_version') as v");
       return r.rows[0]?.v ?? 'unknown';
     },
     async migrate() {

@@ -36,6 +36,18 @@ function databaseProblem(error: unknown): Problem | null {
   return problem(422, 'A value in the request cannot be stored');
 }
 
+/** Network failures and Postgres' class 08 / 57P0x: the database is unreachable, not the request wrong. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03']);
+const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|database is closed|Client has encountered a connection error/i;
+
+function databaseUnavailable(error: unknown): boolean {
+  for (let e = error as { cause?: unknown; code?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
 /**
  * The one decision about error reports: a 5xx or unexpected error goes to Sentry (when on) with
  * tags request_id and endpoint and the user's id only, and its log line carries the event id; a 4xx
@@ -75,6 +87,12 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     if (fromDatabase) {
       request.log.warn({ error }, 'request_rejected_by_database');
       return sendProblem(request, reply, fromDatabase);
+    }
+    if (databaseUnavailable(error)) {
+      // Still a 5xx, so still reported; the client is told to come back rather than that we broke.
+      reportServerError(request, error);
+      reply.header('retry-after', '5');
+      return sendProblem(request, reply, problem(503, 'The database is unavailable; try again shortly'));
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

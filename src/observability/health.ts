@@ -61,7 +61,13 @@ export class HealthRegistry {
       const r = results[i]!;
       checks[c.name] = r;
       if (c.required && r.status !== 'ok') ready = false;
-      for (const l of this.listeners) l(c.name, r.status === 'ok');
+      for (const l of this.listeners) {
+        try {
+          l(c.name, r.status === 'ok');
+        } catch {
+          // a listener (e.g. a gauge) must never turn the probe itself into a 500
+        }
+      }
     });
     return { ready, draining: this.draining, checks };
   }

@@ -71,7 +71,6 @@ describe('bad input', () => {
       ['trailing comma', '{"amount": "1.00",}'],
       ['single quotes', "{'amount': '1.00'}"],
       ['not JSON at all', 'amount=1.00'],
-      ['an empty body', ''],
       ['a prototype-pollution key', '{"__proto__": {"is_admin": true}}'],
     ])('%s', async (_what, body) => {
       expectProblem(await postRaw('/api/v1/transactions', body), 400);
@@ -148,7 +147,17 @@ describe('bad input', () => {
     expect(body.detail).not.toContain('?');
   });
 
-  it.each([['application/xml'], ['application/x-www-form-urlencoded'], ['multipart/form-data; boundary=x'], ['image/png']])(
+  it('an empty JSON body counts as no body: 422 naming the body where one is needed, accepted where none is', async () => {
+    for (const empty of ['', '  \n']) {
+      const body = expectProblem(await postRaw('/api/v1/transactions', empty), 422);
+      expect(body.errors?.map((e) => e.field)).toEqual(['body']);
+      const readAll = await postRaw('/api/v1/notifications/read-all', empty);
+      expect(readAll.statusCode, readAll.body).toBe(200);
+      expect(json<{ updated: number }>(readAll).updated).toBe(0);
+    }
+  });
+
+  it.each([['application/xml'], ['application/x-www-form-urlencoded'], ['multipart/form-data; boundary=x'], ['image/png'], ['text/plain']])(
     'a body sent as %s is a 415',
     async (contentType) => {
       expectProblem(await postRaw('/api/v1/transactions', '<amount>1</amount>', contentType), 415);

@@ -1,0 +1,16 @@
+/**
+ * Request bodies are JSON only. An empty body sent with `Content-Type: application/json` (what
+ * many clients send on a body-less POST) counts as no body, so routes without a body accept it and
+ * routes that need one answer 422 naming it; any other content type is a 415.
+ */
+import type { FastifyInstance } from 'fastify';
+
+export function registerJsonBody(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, undefined);
+    parseJson(request, text, done);
+  });
+}

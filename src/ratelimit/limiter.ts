@@ -1,0 +1,86 @@
+/**
+ * The rate limiter: policy table + client identity + store. Knows nothing of Fastify (plugin.ts
+ * wires it into the request lifecycle), so it is driven directly by unit tests.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import { FallbackStore, type StoreErrorReason } from './fallback-store.ts';
+import { clientId } from './identity.ts';
+import { MemoryStore } from './memory-store.ts';
+import { PolicyResolver, type Policy } from './policies.ts';
+import { RedisStore } from './redis-store.ts';
+import type { Decision, RateLimitDashboard, RateLimitStore } from './store.ts';
+
+/** The `endpoint` of requests that matched no route: one fixed value, so 404s cannot create series. */
+export const UNMATCHED_ENDPOINT = 'unmatched';
+
+export interface RateLimitEvents {
+  /** Every decision (the requests counter) and whether it blocked (the hits counter). */
+  onDecision?: (endpoint: string, blocked: boolean) => void;
+  onStoreError?: (reason: StoreErrorReason, error: unknown) => void;
+  onModeChange?: (mode: 'shared' | 'local', reason?: StoreErrorReason, error?: unknown) => void;
+}
+
+export interface LimitRequest {
+  method: string;
+  /** The route template (request.routeOptions.url); undefined when no route matched. */
+  route: string | undefined;
+  userId: string | null;
+  ip: string | undefined;
+}
+
+export interface LimitOutcome {
+  policy: Policy;
+  clientId: string;
+  endpoint: string;
+  decision: Decision;
+}
+
+export class RateLimiter {
+  readonly resolver: PolicyResolver;
+
+  constructor(
+    policies: readonly Policy[],
+    readonly store: RateLimitStore,
+    private readonly events: RateLimitEvents = {},
+  ) {
+    this.resolver = new PolicyResolver(policies);
+  }
+
+  /** Counts the request against its policy; null when the route is exempt. */
+  async check(req: LimitRequest): Promise<LimitOutcome | null> {
+    const policy = this.resolver.match(req.method, req.route, req.userId !== null);
+    if (!policy) return null;
+    const client = clientId(policy, req.userId, req.ip);
+    const endpoint = req.route ?? UNMATCHED_ENDPOINT;
+    const decision = await this.store.hit({
+      windowId: `${policy.name}:${client}`,
+      policy: policy.name,
+      clientId: client,
+      limit: policy.limit,
+      windowSeconds: policy.windowSeconds,
+      windowEndpoint: policy.endpoint,
+      endpoint,
+    });
+    this.events.onDecision?.(endpoint, decision.blocked);
+    return { policy, clientId: client, endpoint, decision };
+  }
+
+  dashboard(): Promise<RateLimitDashboard> {
+    return this.store.dashboard();
+  }
+}
+
+/** Memory store without Redis; Redis with a memory fallback when a client is given. */
+export function createRateLimiter(config: Config['rateLimit'], redis: Redis | undefined, events: RateLimitEvents = {}): RateLimiter {
+  const memory = new MemoryStore();
+  const store = redis
+    ? new FallbackStore(new RedisStore(redis, config.keyPrefix), memory, {
+        timeoutMs: config.storeTimeoutMs,
+        cooldownMs: config.storeCooldownMs,
+        onStoreError: events.onStoreError,
+        onModeChange: events.onModeChange,
+      })
+    : memory;
+  return new RateLimiter(config.policies, store, events);
+}

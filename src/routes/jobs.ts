@@ -1,0 +1,68 @@
+/**
+ * GET /api/v1/monitoring/jobs (platform admin): the background queue at a glance — jobs per
+ * state, workers connected, the schedules with their next run, and the latest failed jobs
+ * (kept for inspection, up to JOB_KEEP_FAILED).
+ */
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { AppError } from '../http/problem.ts';
+import { JOB_STATES } from '../jobs/types.ts';
+
+const QUEUE_TIMEOUT_MS = 1_000;
+
+const jobsDashboard = z.object({
+  backend: z.enum(['bullmq', 'inline']),
+  queue: z.string(),
+  counts: z.object(Object.fromEntries(JOB_STATES.map((s) => [s, z.number().int()])) as Record<(typeof JOB_STATES)[number], z.ZodNumber>),
+  workers: z.number().int(),
+  schedules: z.array(z.object({ id: z.string(), task: z.string(), every: z.string(), next_run_at: z.string().nullable() })),
+  recent_failures: z.array(
+    z.object({
+      id: z.string(),
+      task_name: z.string(),
+      failed_reason: z.string(),
+      attempts_made: z.number().int(),
+      failed_at: z.string().nullable(),
+      data: z.unknown(),
+    }),
+  ),
+  timestamp: z.string(),
+});
+
+function timeBoxed<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer')), QUEUE_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const routes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/jobs',
+    {
+      preHandler: app.requireAdmin,
+      schema: {
+        tags: ['monitoring'],
+        summary: 'Background jobs (platform admin): counts per state, workers, schedules and recent failures.',
+        security: [{ bearer: [] }],
+        querystring: z.object({ failures: z.coerce.number().int().min(0).max(100).default(20) }),
+        response: { 200: jobsDashboard },
+      },
+    },
+    async (request) => {
+      try {
+        const [snapshot, schedules, failures] = await timeBoxed(
+          Promise.all([app.jobs.snapshot(), app.jobs.schedules(), request.query.failures > 0 ? app.jobs.recentFailures(request.query.failures) : []]),
+        );
+        return { ...snapshot, schedules, recent_failures: failures, timestamp: new Date().toISOString() };
+      } catch {
+        throw new AppError(503, 'The job queue does not answer (is Redis up?)');
+      }
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { isSecretKey, maskDigits, maskEmail, REDACTED, scrub, scrubText } from '../../src/observability/redact.ts';
+
+describe('maskEmail', () => {
+  it('keeps the first letter and the domain', () => {
+    expect(maskEmail('jane.doe@example.com')).toBe('j***@example.com');
+    expect(maskEmail('a@b.co')).toBe('a***@b.co');
+  });
+
+  it('hides a value that is not an address at all', () => {
+    expect(maskEmail('not-an-email')).toBe('***');
+    expect(maskEmail('@example.com')).toBe('***');
+  });
+});
+
+describe('maskDigits', () => {
+  it('keeps the last four digits only', () => {
+    expect(maskDigits('123456789')).toBe('*****6789');
+    expect(maskDigits('4111-1111-1111-1111')).toBe('************1111');
+    expect(maskDigits('123')).toBe('****');
+  });
+});
+
+describe('isSecretKey', () => {
+  it.each(['password', 'Password', 'new_password', 'token', 'access_token', 'refresh_token', 'Authorization', 'cookie', 'set-cookie', 'api_key', 'apiKey', 'x-api-key', 'client_secret', 'jwt', 'private_key', 'credentials', 'session_id'])(
+    '%s is secret',
+    (key) => expect(isSecretKey(key)).toBe(true),
+  );
+
+  it.each(['user_id', 'email', 'amount', 'merchant_name', 'status', 'duration_ms'])('%s is not', (key) => expect(isSecretKey(key)).toBe(false));
+});
+
+describe('scrubText', () => {
+  it('masks every email in free text', () => {
+    expect(scrubText('from jane.doe@example.com to bob+tag@mail.example.org')).toBe('from j***@example.com to b***@mail.example.org');
+  });
+
+  it('masks account and card numbers, spaced or dashed', () => {
+    expect(scrubText('account 000123456789 debited')).toBe('account ********6789 debited');
+    expect(scrubText('card 4111 1111 1111 1111')).toBe('card ************1111');
+    expect(scrubText('card 4111-1111-1111-1111.')).toBe('card ************1111.');
+  });
+
+  it('removes bearer and basic credentials', () => {
+    expect(scrubText('Authorization: Bearer eyJhbGciOi.abc.def')).toBe(`Authorization: Bearer ${REDACTED}`);
+    expect(scrubText('basic dXNlcjpwYXNz')).toBe(`basic ${REDACTED}`);
+  });
+
+  it('leaves identifiers, dates, timestamps and short numbers alone', () => {
+    for (const s of [
+      '123e4567-e89b-12d3-a456-426614174000',
+      'c60631eb-5728-4494-bfea-a49bd02cf4d7',
+      '2024-02-17',
+      '2024-02-17T10:30:15.123Z',
+      'took 1234 ms',
+      'GET /api/v1/transactions?start_date=2024-01-01&end_date=2024-12-31',
+    ]) {
+      expect(scrubText(s)).toBe(s);
+    }
+  });
+});
+
+describe('scrub', () => {
+  it('redacts by key at any depth and masks personal data by key', () => {
+    const out = scrub({
+      password: 'x',
+      user: { email: 'jane.doe@example.com', account_number: 123456789012, iban: 'DE89370400440532013000' },
+      list: [{ token: 't' }, 'jane.doe@example.com'],
+      n: 3,
+      ok: true,
+      none: null,
+    });
+    expect(out).toEqual({
+      password: REDACTED,
+      user: { email: 'j***@example.com', account_number: '********9012', iban: '****************3000' },
+      list: [{ token: REDACTED }, 'j***@example.com'],
+      n: 3,
+      ok: true,
+      none: null,
+    });
+  });
+
+  it('does not change its input', () => {
+    const input = { password: 'x', nested: { email: 'jane.doe@example.com' } };
+    scrub(input);
+    expect(input).toEqual({ password: 'x', nested: { email: 'jane.doe@example.com' } });
+  });
+
+  it('turns an error into a plain object with its message, stack, properties and cause scrubbed', () => {
+    const err = Object.assign(new TypeError('bad input from jane.doe@example.com', { cause: new Error('card 4111111111111111') }), {
+      code: 'E_BAD',
+      api_key: 'k',
+    });
+    const out = scrub(err) as Record<string, unknown>;
+    expect(out.type).toBe('TypeError');
+    expect(out.message).toBe('bad input from j***@example.com');
+    expect(out.stack).toContain('TypeError: bad input from j***@example.com');
+    expect(out.stack).not.toContain('jane.doe');
+    expect(out.code).toBe('E_BAD');
+    expect(out.api_key).toBe(REDACTED);
+    expect((out.cause as Record<string, unknown>).message).toBe('card ************1111');
+  });
+
+  it('survives cycles and bounds depth', () => {
+    const a: Record<string, unknown> = { name: 'a' };
+    a.self = a;
+    expect(scrub(a)).toEqual({ name: 'a', self: '[Truncated]' });
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 20; i++) deep = { next: deep };
+    expect(JSON.stringify(scrub(deep))).toContain('[Truncated]');
+  });
+});
