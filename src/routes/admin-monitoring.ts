@@ -167,7 +167,7 @@ const routes: FastifyPluginAsyncZod<AdminMonitoringOptions> = async (app, opts) 
   app.get(
     '/rate-limits',
     {
-      preHandler: app.requireAdmin,
+      onRequest: app.requireAdmin,
       schema: {
         tags: ['monitoring'],
         summary: 'Rate Limiting Dashboard (platform admin): live windows and the rolling hour, across all replicas.',
@@ -181,7 +181,7 @@ const routes: FastifyPluginAsyncZod<AdminMonitoringOptions> = async (app, opts) 
   app.get(
     '/system-stats',
     {
-      preHandler: app.requireAdmin,
+      onRequest: app.requireAdmin,
       schema: {
         tags: ['monitoring'],
         summary: 'System statistics (platform admin): totals, last 24 hours, process, database, Redis and queue.',

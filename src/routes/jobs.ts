@@ -43,7 +43,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/jobs',
     {
-      preHandler: app.requireAdmin,
+      onRequest: app.requireAdmin,
       schema: {
         tags: ['monitoring'],
         summary: 'Background jobs (platform admin): counts per state, workers, schedules and recent failures.',

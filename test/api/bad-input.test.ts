@@ -147,6 +147,13 @@ describe('bad input', () => {
     expect(body.detail).not.toContain('?');
   });
 
+  it('an anonymous request is refused with 401 before its body is parsed or validated', async () => {
+    for (const payload of ['{not json', '{"amount": 12}', 'x'.repeat(100)]) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/transactions', headers: { 'content-type': 'application/json' }, payload });
+      expectProblem(res, 401);
+    }
+  });
+
   it('an empty JSON body counts as no body: 422 naming the body where one is needed, accepted where none is', async () => {
     for (const empty of ['', '  \n']) {
       const body = expectProblem(await postRaw('/api/v1/transactions', empty), 422);

@@ -8,7 +8,7 @@ import { AccountService } from './service.ts';
 const routes: FastifyPluginAsyncZod = async (app) => {
   const service = new AccountService(app.database.db);
   const common = { tags: ['accounts'], security: [{ bearer: [] }] };
-  const auth = { preHandler: app.requireUser };
+  const auth = { onRequest: app.requireUser };
 
   app.post(
     '/',

@@ -1,6 +1,7 @@
 /**
  * Who is calling: a valid `Authorization: Bearer <access token>` sets request.userId (null otherwise).
- * Routes opt in with `preHandler: app.requireUser` or `app.requireAdmin`.
+ * Routes opt in with `onRequest: app.requireUser` or `app.requireAdmin`, so an anonymous request is
+ * refused before its body is read or validated.
  */
 import fp from 'fastify-plugin';
 import { eq } from 'drizzle-orm';

@@ -20,7 +20,7 @@ const routes: FastifyPluginAsyncZod<BudgetRoutesOptions> = async (app, opts) => 
     logger: app.log.child({ logger: 'api.budgets' }),
   });
   const common = { tags: ['budgets'], security: [{ bearer: [] }] };
-  const auth = { preHandler: app.requireUser };
+  const auth = { onRequest: app.requireUser };
 
   app.post(
     '/',

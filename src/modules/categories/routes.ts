@@ -11,7 +11,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/',
     {
-      preHandler: app.requireUser,
+      onRequest: app.requireUser,
       schema: { ...common, summary: 'List the categories (defaults included), sorted by name.', response: { 200: z.object({ items: z.array(categorySchema) }) } },
     },
     async (request) => ({ items: (await service.list(request.userId!)).map(categoryView) }),
@@ -20,7 +20,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/',
     {
-      preHandler: app.requireUser,
+      onRequest: app.requireUser,
       schema: {
         ...common,
         summary: 'Create a category (409 when one of that name, in any case, exists).',

@@ -16,7 +16,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/',
     {
-      preHandler: app.requireUser,
+      onRequest: app.requireUser,
       schema: {
         ...common,
         summary: 'List notifications, newest first (cursor pagination; unread_only=true for unread ones).',
@@ -37,7 +37,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/read-all',
     {
-      preHandler: app.requireUser,
+      onRequest: app.requireUser,
       schema: {
         ...common,
         summary: 'Mark every unread notification as read.',
@@ -50,7 +50,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/:id/read',
     {
-      preHandler: app.requireUser,
+      onRequest: app.requireUser,
       schema: {
         ...common,
         summary: 'Mark one notification as read (idempotent: the first read_at is kept).',

@@ -52,7 +52,7 @@ const itemParams = z.object({ item_id: z.uuid() });
 
 const routes: FastifyPluginAsyncZod = async (app) => {
   const common = { tags: ['plaid'], security: [{ bearer: [] }] };
-  const auth = { preHandler: app.requireUser };
+  const auth = { onRequest: app.requireUser };
   const syncService = (): SyncService => {
     if (!app.bankSync) throw new AppError(503, 'Bank sync is not configured on this server (BANK_SYNC_PROVIDER=none)');
     return app.bankSync;

@@ -10,7 +10,7 @@ import { TransactionService } from './service.ts';
 const routes: FastifyPluginAsyncZod = async (app) => {
   const service = new TransactionService(app.database.db);
   const common = { tags: ['transactions'], security: [{ bearer: [] }] };
-  const auth = { preHandler: app.requireUser };
+  const auth = { onRequest: app.requireUser };
 
   app.post(
     '/',
