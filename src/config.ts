@@ -147,8 +147,13 @@ const encryptionKey = optionalString.transform((v, ctx) => {
   return key;
 });
 
+/** Enumerated values are accepted in any case (`ENVIRONMENT=Production`, `PLAID_ENV=Sandbox`). */
+function anyCase<T extends z.ZodType>(inner: T) {
+  return z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), inner);
+}
+
 const schema = z.object({
-  ENVIRONMENT: z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(ENVIRONMENTS).default('development')),
+  ENVIRONMENT: anyCase(z.enum(ENVIRONMENTS).default('development')),
   PORT: int(8000, 0, 65535),
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z
@@ -198,16 +203,16 @@ const schema = z.object({
   JOB_KEEP_FAILED: int(5_000, 1, 1_000_000),
   SCHEDULE_BUDGET_ALERTS: dailyAt('06:00'),
   SCHEDULE_TOKEN_CLEANUP: dailyAt('03:30'),
-  BANK_SYNC_PROVIDER: z.enum(['plaid', 'demo', 'none']).optional(),
+  BANK_SYNC_PROVIDER: anyCase(z.enum(['plaid', 'demo', 'none']).optional()),
   PLAID_CLIENT_ID: optionalString,
   PLAID_SECRET: optionalString,
-  PLAID_ENV: z.enum(['sandbox', 'development', 'production']).default('sandbox'),
+  PLAID_ENV: anyCase(z.enum(['sandbox', 'development', 'production']).default('sandbox')),
   PLAID_BASE_URL: url(['http:', 'https:']),
   PLAID_WEBHOOK_URL: url(['https:', 'http:']),
   PLAID_WEBHOOK_VERIFICATION: bool(true),
   PLAID_TIMEOUT_MS: int(10_000, 100, 120_000),
   PLAID_SYNC_PAGE_SIZE: int(500, 1, 500),
-  PLAID_COUNTRY_CODES: z.string().regex(/^[A-Z]{2}(,[A-Z]{2})*$/, 'must be comma-separated ISO country codes, e.g. US,CA').default('US'),
+  PLAID_COUNTRY_CODES: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\s/g, '').toUpperCase() : v), z.string().regex(/^[A-Z]{2}(,[A-Z]{2})*$/, 'must be comma-separated ISO country codes, e.g. US,CA').default('US')),
   PLAID_CLIENT_NAME: z.string().min(1).max(30).default('Nest Egg'),
   TOKEN_ENCRYPTION_KEY: encryptionKey,
   RATE_LIMIT_ENABLED: bool(true),

@@ -116,6 +116,10 @@ async function main(argv: string[]): Promise<number> {
       await serve(config, logger);
       return -1; // keep running
     case 'worker':
+      if (!config.redisUrl) {
+        process.stderr.write('Invalid configuration: REDIS_URL is required by nest-egg worker (without it the API runs background jobs in-process)\n');
+        return 2;
+      }
       await runWorker(config, logger, async () => {
         if (!(await closeSentry(Math.min(2_000, config.shutdown.timeoutMs)))) getLogger(logger, 'worker').warn('sentry_flush_incomplete');
       });

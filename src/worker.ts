@@ -9,7 +9,7 @@
  * so another worker picks them up).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { registerErrorHandlers } from './http/errors.ts';
 import { createJobSystem, type JobSystem } from './jobs/index.ts';
@@ -68,7 +68,7 @@ export async function buildWorkerHttp(config: Config, deps: { logger: Logger; he
 
 export async function startWorker(config: Config, deps: WorkerDeps): Promise<WorkerProcess> {
   const log = getLogger(deps.logger, 'worker');
-  if (!config.redisUrl) throw new Error('nest-egg worker needs REDIS_URL: without it the API runs background jobs in-process');
+  if (!config.redisUrl) throw new ConfigError('Invalid configuration: REDIS_URL is required by nest-egg worker');
   const metrics = createMetrics({ version: config.version, environment: config.environment, processMetrics: config.metrics.enabled });
   const ownDatabase = !deps.database;
   const database =

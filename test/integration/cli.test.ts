@@ -81,6 +81,16 @@ describe('nest-egg CLI: a bad configuration value stops it with one line naming 
   });
 });
 
+describe('nest-egg worker without REDIS_URL', () => {
+  it('stops with one line naming REDIS_URL and exits 2, like any configuration error', async () => {
+    const r = await runCli(['worker'], { ...env, REDIS_URL: undefined });
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter(Boolean)).toEqual([
+      'Invalid configuration: REDIS_URL is required by nest-egg worker (without it the API runs background jobs in-process)',
+    ]);
+  });
+});
+
 describe('nest-egg CLI: migrate and create-admin on the embedded database', () => {
   it('migrate applies the migrations and exits 0, and again as a no-op', async () => {
     const first = await runCli(['migrate'], env);

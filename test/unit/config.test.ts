@@ -169,6 +169,15 @@ describe('loadConfig', () => {
     expect(configError({ SENTRY_TRACES_SAMPLE_RATE: '2' }).message).toContain('must be a number from 0 to 1');
   });
 
+  it('takes enumerated values in any case', () => {
+    const c = loadConfig({ ENVIRONMENT: 'Staging', BANK_SYNC_PROVIDER: 'Demo', PLAID_ENV: 'Sandbox', PLAID_COUNTRY_CODES: 'us, ca' });
+    expect(c.environment).toBe('staging');
+    expect(c.bankSync.provider).toBe('demo');
+    expect(c.bankSync.plaid.env).toBe('sandbox');
+    expect(c.bankSync.plaid.countryCodes).toEqual(['US', 'CA']);
+    expect(configError({ PLAID_ENV: 'Live' }).message).toBe('Invalid configuration: PLAID_ENV must be one of sandbox, development, production (got "Live")');
+  });
+
   it('never echoes a credential in the error line', () => {
     const secret = configError({ JWT_SECRET: 'too-short-but-secret' }).message;
     expect(secret).toContain('JWT_SECRET');
