@@ -80,7 +80,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('health', health);
   const redis = deps.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, deps.logger, { connectionName: 'nest-egg-api' }) : undefined);
   if (redis) {
-    health.register({ name: 'redis', required: true, check: async () => void (await redis.ping()) });
+    // Not required: without Redis the API still serves every request (rate limits fall back to
+    // per-process ones); only queueing a bank sync fails. Taking every replica out of the load
+    // balancer for a Redis outage would turn a degraded service into a full outage.
+    health.register({ name: 'redis', required: false, check: async () => void (await redis.ping()) });
     app.addHook('onClose', async () => closeRedisClient(redis));
   }
   const metrics =

@@ -69,7 +69,8 @@ export async function buildWorkerHttp(config: Config, deps: { logger: Logger; he
 export async function startWorker(config: Config, deps: WorkerDeps): Promise<WorkerProcess> {
   const log = getLogger(deps.logger, 'worker');
   if (!config.redisUrl) throw new ConfigError('Invalid configuration: REDIS_URL is required by nest-egg worker');
-  const metrics = createMetrics({ version: config.version, environment: config.environment, processMetrics: config.metrics.enabled });
+  // The business gauges come from the API (its background refresh), not from every worker.
+  const metrics = createMetrics({ version: config.version, environment: config.environment, processMetrics: config.metrics.enabled, businessGauges: false });
   const ownDatabase = !deps.database;
   const database =
     deps.database ??

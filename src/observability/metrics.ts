@@ -34,6 +34,11 @@ export interface MetricsOptions {
   environment: string;
   /** Process and event-loop metrics (off when METRICS_ENABLED=false: nothing left running). */
   processMetrics?: boolean;
+  /**
+   * users_total, transactions_total, accounts_total and their refresh gauges: on for the API,
+   * which refreshes them; off for the worker, which would otherwise export them as a stale 0.
+   */
+  businessGauges?: boolean;
 }
 
 export interface PoolStats {
@@ -249,6 +254,11 @@ export class Metrics {
 
     if (opts.processMetrics ?? true) {
       for (const m of processMetrics()) this.registry.registerMetric(m);
+    }
+    if (opts.businessGauges === false) {
+      for (const g of [this.usersTotal, this.transactionsTotal, this.accountsTotal, this.businessRefreshTimestamp, this.businessRefreshFailures]) {
+        this.registry.removeSingleMetric((g as unknown as { name: string }).name);
+      }
     }
   }
 

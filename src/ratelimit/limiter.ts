@@ -4,6 +4,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
+// The same `endpoint` label as the HTTP metrics: the route template without a trailing slash, one value for unmatched requests.
+import { endpointLabel } from '../http/metrics.ts';
 import { FallbackStore, type StoreErrorReason } from './fallback-store.ts';
 import { clientId } from './identity.ts';
 import { MemoryStore } from './memory-store.ts';
@@ -11,8 +13,6 @@ import { PolicyResolver, type Policy } from './policies.ts';
 import { RedisStore } from './redis-store.ts';
 import type { Decision, RateLimitDashboard, RateLimitStore } from './store.ts';
 
-/** The `endpoint` of requests that matched no route: one fixed value, so 404s cannot create series. */
-export const UNMATCHED_ENDPOINT = 'unmatched';
 
 export interface RateLimitEvents {
   /** Every decision (the requests counter) and whether it blocked (the hits counter). */
@@ -52,7 +52,7 @@ export class RateLimiter {
     const policy = this.resolver.match(req.method, req.route, req.userId !== null);
     if (!policy) return null;
     const client = clientId(policy, req.userId, req.ip);
-    const endpoint = req.route ?? UNMATCHED_ENDPOINT;
+    const endpoint = endpointLabel(req.route);
     const decision = await this.store.hit({
       windowId: `${policy.name}:${client}`,
       policy: policy.name,

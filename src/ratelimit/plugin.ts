@@ -8,6 +8,7 @@
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
+import { endpointLabel } from '../http/metrics.ts';
 import { AppError } from '../http/problem.ts';
 import { getLogger, type Logger } from '../observability/logging.ts';
 import { createRateLimiter, type RateLimiter } from './limiter.ts';
@@ -62,7 +63,7 @@ export default fp<RateLimitPluginOptions>(
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       const covered = methods.some((m) => limiter.resolver.match(m, route.url, true) || limiter.resolver.match(m, route.url, false));
-      if (covered) opts.metrics?.limitedRoute?.(route.url);
+      if (covered) opts.metrics?.limitedRoute?.(endpointLabel(route.url));
     });
 
     app.addHook('onRequest', async (request, reply) => {

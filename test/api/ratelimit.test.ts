@@ -102,6 +102,15 @@ describe('rate limiting', () => {
     expect(await metricValue(t.app, 'rate_limit_hits_total', '/api/v1/auth/me')).toBe(before.hits + 2);
   });
 
+  it('labels a trailing-slash request with the route template of the HTTP metrics, so no series is left unused', async () => {
+    const body = (await get(t.app, '/metrics')).body;
+    expect(body).not.toMatch(/^rate_limit_requests_total\{endpoint="[^"]+\/"\}/m);
+    const before = await metricValue(t.app, 'rate_limit_requests_total', '/api/v1/accounts');
+    expect(Number.isFinite(before)).toBe(true);
+    await get(t.app, '/api/v1/accounts/', {}, '198.51.100.9');
+    expect(await metricValue(t.app, 'rate_limit_requests_total', '/api/v1/accounts')).toBe(before + 1);
+  });
+
   it('ignores an invented X-Forwarded-For without TRUST_PROXY: rotating it does not escape the limit', async () => {
     const codes = [];
     for (let i = 0; i < 6; i++) {

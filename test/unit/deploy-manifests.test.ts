@@ -26,7 +26,8 @@ const DEPLOY = join(ROOT, 'deploy');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
-const yamlFile = (path: string): Any => parse(read(path));
+// merge: compose files share settings through `<<: *anchor`, which Docker Compose resolves.
+const yamlFile = (path: string): Any => parse(read(path), { merge: true });
 const yamlDocs = (path: string): Any[] => parseAllDocuments(read(path)).map((d) => {
   expect(d.errors, `${path}: ${d.errors.join('; ')}`).toEqual([]);
   return d.toJS();
@@ -330,7 +331,12 @@ describe('docker compose files', () => {
 
   it('give the app a configuration src/config.ts accepts, with JWT_SECRET required', () => {
     const env = compose.services.api.environment;
-    expect(env).toEqual(compose.services.worker.environment);
+    // The worker runs with the API's configuration, but gives running jobs longer to finish on SIGTERM.
+    const { SHUTDOWN_TIMEOUT_MS: workerShutdown, ...workerEnv } = compose.services.worker.environment;
+    expect(env).toEqual(workerEnv);
+    const workerConfig = loadConfig(Object.fromEntries(Object.entries(compose.services.worker.environment).map(([k, v]) => [k, interpolate(v)])));
+    expect(workerConfig.shutdown.timeoutMs).toBe(50_000);
+    expect(Number(workerShutdown)).toBe(50_000);
     expect(String(env.JWT_SECRET)).toMatch(/^\$\{JWT_SECRET:\?/);
     const config = loadConfig(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v)])));
     expect(config.environment).toBe('production');

@@ -130,6 +130,12 @@ describe('the metrics catalog', () => {
     expect(await createMetrics({ ...opts, processMetrics: false }).render()).not.toMatch(/^# TYPE (process|nodejs)_/m);
   });
 
+  it('leaves the business gauges out of the worker, which does not refresh them', async () => {
+    const names = /^# TYPE (users_total|transactions_total|accounts_total|nest_egg_business_metrics_\w+) /gm;
+    expect((await createMetrics({ ...opts, processMetrics: false }).render()).match(names)).toHaveLength(5);
+    expect((await createMetrics({ ...opts, processMetrics: false, businessGauges: false }).render()).match(names)).toBeNull();
+  });
+
   it('renders OpenMetrics without renaming counters for later Prometheus scrapes, also for shared process counters', async () => {
     const a = createMetrics(opts);
     const b = createMetrics(opts);
