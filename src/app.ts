@@ -12,7 +12,8 @@ import type { Database } from './db/client.ts';
 import type { Logger } from './observability/logging.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { registerHttpMetrics } from './http/metrics.ts';
+import { endpointLabel, registerHttpMetrics } from './http/metrics.ts';
+import { nameRequestTransaction, sentryEnabled } from './observability/sentry.ts';
 import metricsRoutes, { METRICS_PATH } from './routes/metrics.ts';
 import { registerErrorHandlers } from './http/errors.ts';
 import { registerJsonBody } from './http/body.ts';
@@ -95,6 +96,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });
   }
 
+  if (sentryEnabled()) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      nameRequestTransaction(request.method, endpointLabel(request.routeOptions.url));
+      done();
+    });
+  }
   registerRequestContext(app);
   registerErrorHandlers(app);
   registerJsonBody(app);

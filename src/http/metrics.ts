@@ -5,9 +5,10 @@
  * `endpoint` is the route template (request.routeOptions.url); every unmatched request shares
  * UNMATCHED_ENDPOINT and a method outside the standard set is `_OTHER`, so no request can create
  * a new series. Work per request is constant: label objects are made once per route, method and
- * status and reused, the duration is Fastify's own reply.elapsedTime, and the hooks are
- * callback-style (no promise per hook).
+ * status and reused, the duration is Fastify's own reply.elapsedTime, the hooks are
+ * callback-style (no promise per hook), and a client's disconnect is watched once per connection.
  */
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Metrics } from '../observability/metrics.ts';
 
@@ -95,6 +96,9 @@ function byteLength(header: string | number | string[] | undefined): number {
 /** The status recorded for a request whose client closed the connection before the response (nginx's 499). */
 export const CLIENT_CLOSED_REQUEST = 499;
 
+/** On a connection: its requests whose metrics are not recorded yet. */
+const IN_FLIGHT = Symbol('nest-egg http metrics in flight');
+
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics, opts: HttpMetricsOptions = {}): void {
   const cache = new HttpLabelCache();
   const skip = new Set(opts.skip ?? []);
@@ -106,6 +110,7 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics, opts
   /** Records a finished request once (onResponse or onRequestAbort, whichever comes first). */
   const record = (request: FastifyRequest, labels: RouteMethodLabels, status: number, seconds: number, responseBytes: number) => {
     request.httpMetricsLabels = null;
+    (request.raw.socket as { [IN_FLIGHT]?: Set<FastifyRequest> } | null)?.[IN_FLIGHT]?.delete(request);
     httpRequestsInProgress.dec(labels.base);
     const withStatus = labels.withStatus(status);
     httpRequests.inc(withStatus);
@@ -121,17 +126,31 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics, opts
       request.httpMetricsLabels = labels;
       request.httpMetricsStart = performance.now();
       httpRequestsInProgress.inc(labels.base);
+      watchConnection(request);
     }
     done();
   });
 
   // A client that closes the connection first never reaches onResponse; without this, slow requests
   // that clients gave up on would vanish from the latency histogram and stay "in progress" forever.
-  app.addHook('onRequestAbort', (request: FastifyRequest, done: HookHandlerDoneFunction) => {
-    const labels = request.httpMetricsLabels;
-    if (labels) record(request, labels, CLIENT_CLOSED_REQUEST, (performance.now() - request.httpMetricsStart) / 1000, 0);
-    done();
-  });
+  // One 'close' listener per connection (not Fastify's onRequestAbort, which adds one per request
+  // and cost a sixth of a /health request: bench/README.md) finds the requests still in flight.
+  const watchConnection = (request: FastifyRequest) => {
+    const socket = request.raw.socket as (Socket & { [IN_FLIGHT]?: Set<FastifyRequest> }) | null;
+    if (!socket) return;
+    let inFlight = socket[IN_FLIGHT];
+    if (!inFlight) {
+      const requests = new Set<FastifyRequest>();
+      inFlight = socket[IN_FLIGHT] = requests;
+      socket.once('close', () => {
+        for (const r of requests) {
+          if (r.httpMetricsLabels) record(r, r.httpMetricsLabels, CLIENT_CLOSED_REQUEST, (performance.now() - r.httpMetricsStart) / 1000, 0);
+        }
+        requests.clear();
+      });
+    }
+    inFlight.add(request);
+  };
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const labels = request.httpMetricsLabels;

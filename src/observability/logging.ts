@@ -71,8 +71,11 @@ class TextStream extends Writable {
 export function createLogger(opts: LoggingOptions): Logger {
   const out = opts.destination ?? process.stdout;
   const onWarning = opts.onWarning;
+  // JSON to the process's stdout goes through pino's own buffered writer (one write for many lines
+  // under load instead of a blocking write per line; flushed when the process exits).
+  const main = opts.format === 'text' ? new TextStream(out) : opts.destination ? out : pino.destination({ dest: 1, sync: false });
   const streams: { stream: DestinationStream | NodeJS.WritableStream; level: string }[] = [
-    { stream: opts.format === 'text' ? new TextStream(out) : out, level: opts.level === 'silent' ? 'fatal' : opts.level },
+    { stream: main, level: opts.level === 'silent' ? 'fatal' : opts.level },
   ];
   if (opts.file) {
     // pino's own destination flushes itself when the process exits (shutdown ends in process.exit).

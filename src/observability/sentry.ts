@@ -38,6 +38,31 @@ function sampledPath(ctx: { attributes?: Record<string, unknown>; normalizedRequ
   }
 }
 
+/**
+ * The SDK's default integrations this service keeps: error capture and its context, breadcrumbs
+ * from the console and outgoing fetch, release health, and spans of Postgres and Redis commands.
+ * The other defaults instrument libraries we do not use (Express, Mongo, Kafka, AI SDKs, …) at a
+ * cost on every request (bench/README.md); Http is configured below and Fastify is left out.
+ */
+const KEPT_DEFAULT_INTEGRATIONS = new Set([
+  'EventFilters',
+  'FunctionToString',
+  'LinkedErrors',
+  'Dedupe',
+  'RequestData',
+  'NodeSystemError',
+  'Console',
+  'NodeFetch',
+  'OnUncaughtException',
+  'OnUnhandledRejection',
+  'ContextLines',
+  'Context',
+  'Modules',
+  'ProcessSession',
+  'Postgres',
+  'Redis',
+]);
+
 /** The Node SDK options for this service; exported so a test can read what is configured. */
 export function sentryOptions(config: Config, Sentry: Sdk): NodeOptions {
   return {
@@ -70,9 +95,12 @@ export function sentryOptions(config: Config, Sentry: Sdk): NodeOptions {
     },
     // No service of ours continues our traces; third parties (Plaid) get no sentry-trace/baggage.
     tracePropagationTargets: [],
-    integrations: [
-      // Fastify spans and route names, but errors are reported by our error handler alone.
-      Sentry.fastifyIntegration({ shouldHandleError: () => false }),
+    // No fastifyIntegration: it wraps every hook and handler of every request in a span of its
+    // own, which tripled the CPU cost of a request (bench/README.md). The request's transaction is
+    // named by its route template in one hook instead (nameRequestTransaction), and errors are
+    // reported by our error handler alone.
+    integrations: (defaults) => [
+      ...defaults.filter((integration) => KEPT_DEFAULT_INTEGRATIONS.has(integration.name)),
       Sentry.httpIntegration({ ignoreIncomingRequests: (urlPath) => PROBE_OR_SCRAPE.test(urlPath) }),
     ],
     beforeSend: (event) => scrubEvent(event),
@@ -112,6 +140,25 @@ export async function initSentryFromEnvironment(): Promise<boolean> {
 
 export function sentryEnabled(): boolean {
   return sdk !== undefined;
+}
+
+/**
+ * Names the current request's transaction `GET /api/v1/transactions/:id` (the route template, not
+ * the URL with its ids and query) and marks the http.server span with its route. Called from an
+ * onRequest hook (app.ts) while the request's span is active; a request that makes no span (a
+ * probe, or not sampled) costs one lookup.
+ */
+export function nameRequestTransaction(method: string, route: string): void {
+  if (!sdk) return;
+  const name = `${method} ${route}`;
+  sdk.getIsolationScope().setTransactionName(name);
+  const active = sdk.getActiveSpan();
+  if (!active) return;
+  const root = sdk.getRootSpan(active);
+  if (sdk.spanToJSON(root).attributes?.['sentry.op'] !== 'http.server') return;
+  root.updateName(name);
+  root.setAttribute('http.route', route);
+  root.setAttribute('sentry.segment.name.source', 'route');
 }
 
 export interface ServerErrorContext {
