@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/prometheus.ts';
 import type { CpuReply, MemoryReply, ReadyMessage } from './probe.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -150,17 +150,6 @@ export async function startHelper(name: string, file: string, env: Record<string
   return { child, port };
 }
 
-/** A port that was free a moment ago (the kernel's choice). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ApiServer {
   child: Child;
