@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSecretKey, maskDigits, maskEmail, REDACTED, scrub, scrubText } from '../../src/observability/redact.ts';
+import { isSecretKey, maskDigits, maskEmail, REDACTED, scrub, scrubText, scrubTextFully } from '../../src/observability/redact.ts';
 
 describe('maskEmail', () => {
   it('keeps the first letter and the domain', () => {
@@ -57,6 +57,33 @@ describe('scrubText', () => {
     ]) {
       expect(scrubText(s)).toBe(s);
     }
+  });
+  it('its cheap precheck never lets through what the full scrub would change (random texts)', () => {
+    // Pieces that make or almost make each pattern, joined at random: emails, bearer and basic
+    // credentials, JWTs, Plaid tokens, URL passwords, digit runs with and without separators.
+    const pieces = [
+      'a', 'Z', '0', '1', '9', '12345678', '1234 5678', '1234-5678-9012', '2026-11-29', '-', ' ', '\t', '\n', '@', '.', '_', '/', ':',
+      'jane.doe', 'example.com', 'Bearer', 'basic', 'eyJ', 'eyJhbGciOi', '.eyJzdWIi', 'access-', 'sandbox', '-sandbox-', 'PRODUCTION',
+      '-development-', '0b6c1d2e-aaaa-bbbb-cccc-0123456789ab', 'https://', 'user:pw@', 'route=/api/v1/transactions/:id', 'request_completed',
+    ];
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let checked = 0;
+    let sensitive = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const text = Array.from({ length: 1 + random(8) }, () => pieces[random(pieces.length)]!).join('');
+      const full = scrubTextFully(text);
+      expect(scrubText(text), text).toBe(full);
+      checked++;
+      if (full !== text) sensitive++;
+    }
+    expect(checked).toBe(20_000);
+    // The corpus exercises both sides of the precheck.
+    expect(sensitive).toBeGreaterThan(1_000);
+    expect(checked - sensitive).toBeGreaterThan(2_000);
   });
 });
 
