@@ -20,14 +20,15 @@ export interface BenchSettings {
   rounds: number;
   /** Alternated rounds of each feature in the B1 breakdown (embedded mode; 0 skips it). */
   breakdownRounds: number;
-  /** Connections of the B1/B2 load. */
+  /** Connections of the B1/B2 load, the breakdown and the memory soak. */
   connections: number;
   /** Connections of the B5 data case. */
   dataConnections: number;
   /** Rounds of sustained load between the two memory readings. */
   memoryRounds: number;
-  /** Transactions of the B5 user, and of each of the other users in the same table. */
+  /** Transactions of the B5 user. */
   transactions: number;
+  /** Other users in the same table, and the transactions of each. */
   otherUsers: number;
   otherTransactions: number;
   /** Series in the B3 registry (at least), and scrapes measured. */

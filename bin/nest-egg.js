@@ -7,7 +7,7 @@ register();
 const command = process.argv[2];
 if (command === 'serve' || command === 'worker') {
   // Sentry (when SENTRY_DSN is set) starts before the application's modules are imported, so its
-  // instrumentation hooks see Fastify, node:http and the database and Redis drivers as they load.
+  // instrumentation hooks see node:http and the Postgres and Redis drivers as they load.
   const { initSentryFromEnvironment } = await import(new URL('../src/observability/sentry.ts', import.meta.url).href);
   await initSentryFromEnvironment();
 }

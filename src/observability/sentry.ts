@@ -2,9 +2,9 @@
  * Error tracking and performance monitoring with Sentry (@sentry/node 11).
  *
  * Off unless SENTRY_DSN is set, and then the SDK is not even imported. When on, bin/nest-egg.js
- * starts it before the application's modules load, so its diagnostics-channel instrumentation
- * sees Fastify, node:http and the database drivers; main.ts closes it (flushing what is pending)
- * on graceful shutdown.
+ * starts it before the application's modules load, so its instrumentation sees node:http and the
+ * Postgres and Redis drivers (Fastify's is left out: see sentryOptions); main.ts closes it
+ * (flushing what is pending) on graceful shutdown.
  *
  * What is reported is decided by the callers, each in one place: the HTTP error handler
  * (src/http/errors.ts) reports 5xx and unexpected errors, never a 4xx; the job runner reports a

@@ -228,7 +228,7 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
 
   it('a sampled request yields a transaction named by its route, in the error event\'s trace', async () => {
     // A route with a parameter, so the name can only come from the template (the SDK drops the
-    // transactions of 401 and 404 answers; a 422 keeps its transaction and makes no error event).
+    // transactions of 401–404 answers; a 422 keeps its transaction and makes no error event).
     const res = await fetch(`${API}/api/v1/transactions/not-a-uuid`, { headers: { 'x-request-id': 'sentry-it-transaction', authorization: `Bearer ${token}` } });
     expect(res.status).toBe(422);
     const [transaction] = await receiver.waitFor((i) => i.header.type === 'transaction' && (i.payload as SentryEvent).transaction === 'GET /api/v1/transactions/:id');
