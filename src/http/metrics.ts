@@ -107,7 +107,7 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics, opts
   app.decorateRequest('httpMetricsLabels', null);
   app.decorateRequest('httpMetricsStart', 0);
 
-  /** Records a finished request once (onResponse or onRequestAbort, whichever comes first). */
+  /** Records a finished request once (onResponse or its connection closing, whichever comes first). */
   const record = (request: FastifyRequest, labels: RouteMethodLabels, status: number, seconds: number, responseBytes: number) => {
     request.httpMetricsLabels = null;
     (request.raw.socket as { [IN_FLIGHT]?: Set<FastifyRequest> } | null)?.[IN_FLIGHT]?.delete(request);
