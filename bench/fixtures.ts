@@ -11,11 +11,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { TokenService } from '../src/modules/auth/tokens.ts';
 import { listTransactionsQuery } from '../src/modules/transactions/schemas.ts';
 import { TransactionService } from '../src/modules/transactions/service.ts';
+import { createPostgresDatabase } from '../test/helpers/db.ts';
 import type { BenchSettings } from './settings.ts';
 
 export const BENCH_JWT_SECRET = `bench-${randomBytes(24).toString('hex')}`;
@@ -131,27 +131,8 @@ export async function embeddedFixture(settings: BenchSettings, dir: string): Pro
   };
 }
 
-async function adminQuery(adminUrl: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
-/** A fresh database on the Postgres server, with its URL and a function that drops it. */
-export async function createBenchDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `nest_egg_bench_${randomBytes(5).toString('hex')}`;
-  await adminQuery(adminUrl, `create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(adminUrl, `drop database if exists ${name} with (force)`) };
-}
-
 export async function postgresFixture(settings: BenchSettings): Promise<Fixture> {
-  const { url, drop } = await createBenchDatabase(settings.postgresUrl);
+  const { url, drop } = await createPostgresDatabase(settings.postgresUrl);
   let result;
   try {
     const database = await openDatabase({ url, dataDir: 'memory://', poolSize: 2 });

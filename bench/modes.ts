@@ -48,9 +48,12 @@ export function prepareFixture(ctx: ModeContext): Promise<Fixture> {
   return ctx.mode === 'embedded' ? embeddedFixture(ctx.settings, ctx.dir) : postgresFixture(ctx.settings);
 }
 
+/** A server's name in logs and file names, e.g. `embedded-rate-limiting`. */
+const serverName = (ctx: ModeContext, variant: string) => `${ctx.mode}-${variant.replace(' ', '-')}`;
+
 /** The environment of an API server: everything off, everything on, or off plus one feature. */
 export function apiEnv(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string): Record<string, string> {
-  const server = `${ctx.mode}-${variant.replace(' ', '-')}`;
+  const server = serverName(ctx, variant);
   const off = {
     ENVIRONMENT: 'production',
     JWT_SECRET: jwtSecret,
@@ -70,7 +73,7 @@ export function apiEnv(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on'
 
 /** Starts one API server of the mode (`off`, `on`, or off plus one feature). */
 export function startVariant(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string): Promise<ApiServer> {
-  return startApi(`${ctx.mode}-${variant.replace(' ', '-')}`, apiEnv(ctx, fixture, variant, jwtSecret), ctx.dir);
+  return startApi(serverName(ctx, variant), apiEnv(ctx, fixture, variant, jwtSecret), ctx.dir);
 }
 
 export async function startServers(ctx: ModeContext, fixture: Fixture, jwtSecret: string): Promise<ModeServers> {

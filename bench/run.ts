@@ -16,7 +16,8 @@ import { breakdownCase } from './cases/breakdown.ts';
 import { dataCase } from './cases/data.ts';
 import { memoryCase } from './cases/memory.ts';
 import { overheadCase, type Endpoint } from './cases/overhead.ts';
-import { connectedRedis, deleteKeys, memoryStoreCase, redisStoreCase } from './cases/ratelimit.ts';
+import { connectedRedis, memoryStoreCase, redisStoreCase } from './cases/ratelimit.ts';
+import { deletePrefix } from '../test/helpers/redis.ts';
 import { scrapeCase } from './cases/scrape.ts';
 import { BENCH_JWT_SECRET, strangerTokens, type Fixture } from './fixtures.ts';
 import { prepareFixture, startServers, stopAll, type ModeContext } from './modes.ts';
@@ -150,7 +151,7 @@ async function main(): Promise<number> {
       // The servers' rate-limit windows and queue keys live under the run's prefix.
       try {
         const redis = await connectedRedis(settings.redisUrl);
-        await deleteKeys(redis, prefix);
+        await deletePrefix(redis, prefix);
         await closeRedisClient(redis);
       } catch (err) {
         progress(`redis cleanup: ${String(err)}`);

@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.ts';
 import { createRateLimiter, type LimitRequest, type RateLimiter } from '../../src/ratelimit/limiter.ts';
 import { closeRedisClient, createRedisClient } from '../../src/redis.ts';
+import { deletePrefix } from '../../test/helpers/redis.ts';
 import { quietLogger } from '../quiet-logger.ts';
 import type { BenchSettings } from '../settings.ts';
 import { Samples, fmt } from '../stats.ts';
@@ -101,16 +102,6 @@ export async function connectedRedis(redisUrl: string): Promise<Redis> {
   return redis;
 }
 
-/** Deletes every key under the prefix (SCAN, never KEYS). */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 export async function redisStoreCase(redisUrl: string, prefix: string, settings: BenchSettings, progress: Progress): Promise<Row[]> {
   const redis = await connectedRedis(redisUrl);
   try {
@@ -126,7 +117,7 @@ export async function redisStoreCase(redisUrl: string, prefix: string, settings:
     progress(`B4 redis store: p50 ${fmt(latency.percentiles(50)[0]!)} µs, ${fmt(perSecond)} decisions/s`);
     return rows('server', 'Redis store', latency, perSecond, REDIS_IN_FLIGHT);
   } finally {
-    await deleteKeys(redis, prefix);
+    await deletePrefix(redis, prefix);
     await closeRedisClient(redis);
   }
 }

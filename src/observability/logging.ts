@@ -73,7 +73,7 @@ export function createLogger(opts: LoggingOptions): Logger {
   const onWarning = opts.onWarning;
   // JSON to the process's stdout goes through pino's own buffered writer (one write for many lines
   // under load instead of a blocking write per line; flushed when the process exits).
-  const main = opts.format === 'text' ? new TextStream(out) : opts.destination ? out : pino.destination({ dest: 1, sync: false });
+  const main = opts.format === 'text' ? new TextStream(out) : (opts.destination ?? pino.destination({ dest: 1, sync: false }));
   const streams: { stream: DestinationStream | NodeJS.WritableStream; level: string }[] = [
     { stream: main, level: opts.level === 'silent' ? 'fatal' : opts.level },
   ];

@@ -27,6 +27,7 @@ import { expandExpr, type Panel } from '../../deploy/grafana/dashboard.ts';
 import { createPostgresDatabase } from '../helpers/db.ts';
 import { freePort, startPrometheus, waitUntil, type RunningPrometheus, type Sample } from '../helpers/prometheus.ts';
 import { CHILD_JWT_SECRET, spawnCli, startServer, type CliProcess, type ServerProcess } from '../helpers/server.ts';
+import { deletePrefix } from '../helpers/redis.ts';
 import { REDIS_TEST_URL, servicesAvailable } from '../helpers/services.ts';
 
 const ok = await servicesAvailable('monitoring stack', 'prometheus', 'postgres', 'redis');
@@ -92,14 +93,6 @@ function panelTargets(panels: Panel[]): Array<{ panel: string; type: string; ref
     ...(p.targets ?? []).map((t) => ({ panel: `${p.id} ${p.title}`, type: p.type, refId: t.refId, expr: expandExpr(t.expr) })),
     ...panelTargets(p.panels ?? []),
   ]);
-}
-
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  for (let cursor = '0'; ; ) {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    if ((cursor = next) === '0') break;
-  }
 }
 
 describe.skipIf(!ok)('monitoring stack: committed Prometheus config, rules and dashboard against a running API and worker', () => {
@@ -188,8 +181,8 @@ describe.skipIf(!ok)('monitoring stack: committed Prometheus config, rules and d
     await worker?.stop();
     await api?.cleanup();
     const redis = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 1 });
-    await deleteKeys(redis, `${queuePrefix}:*`);
-    await deleteKeys(redis, `${rateLimitPrefix}*`);
+    await deletePrefix(redis, `${queuePrefix}:`);
+    await deletePrefix(redis, rateLimitPrefix);
     redis.disconnect();
     await dropDb?.();
     if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { createMetrics } from '../../src/observability/metrics.ts';
 import { TEST_JWT_SECRET } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { freePort, promtoolCheckMetrics, startPrometheus, waitUntil, type RunningPrometheus, type Sample } from '../helpers/prometheus.ts';
+import { deletePrefix } from '../helpers/redis.ts';
 import { REDIS_TEST_URL, servicesAvailable } from '../helpers/services.ts';
 import { startWorker, type WorkerProcess } from '../../src/worker.ts';
 
@@ -138,11 +139,7 @@ describe.skipIf(!ok)('metrics scraped by a real Prometheus', () => {
     await worker?.stop();
     if (worker) {
       const redis = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 1 });
-      for (let cursor = '0'; ; ) {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        if ((cursor = next) === '0') break;
-      }
+      await deletePrefix(redis, `${queuePrefix}:`);
       redis.disconnect();
     }
     await refresher?.stop();

@@ -23,6 +23,7 @@ import { TEST_JWT_SECRET, bearer } from '../helpers/app.ts';
 import { createPostgresDatabase, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { freePort } from '../helpers/prometheus.ts';
 import { request, sleep, startServer, type HttpResult, type ServerProcess } from '../helpers/server.ts';
+import { deletePrefix, keysWithPrefix } from '../helpers/redis.ts';
 import { REDIS_TEST_URL, REQUIRE_SERVICES, servicesAvailable } from '../helpers/services.ts';
 
 const ok = await servicesAvailable('rate limiting on Redis', 'redis', 'postgres');
@@ -58,18 +59,6 @@ const postJson = (url: string, body: unknown, headers: Record<string, string> = 
   request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), timeoutMs: 30_000 });
 
 const parse = <T>(r: HttpResult) => JSON.parse(r.body) as T;
-
-/** Deletes every key under a test prefix (SCAN is fine here: the test's keys are few). */
-async function deletePrefix(client: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await client.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
 
 function counterSum(exposition: string, name: string): number {
   return exposition
@@ -200,13 +189,7 @@ describe.skipIf(!ok)('rate limits shared by three API processes on one Redis', (
     expect(resetsAt).toBeLessThanOrEqual(Date.now() + 61_000);
 
     // Every key the limiter wrote expires on its own.
-    let cursor = '0';
-    const keys: string[] = [];
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
+    const keys = await keysWithPrefix(redis, prefix);
     expect(keys.length).toBeGreaterThan(0);
     const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
     expect(keys.filter((_, i) => ttls[i]! <= 0)).toEqual([]);

@@ -26,6 +26,7 @@ import { TEST_JWT_SECRET, bearer } from '../helpers/app.ts';
 import { createPostgresDatabase, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { FAKE_PLAID_CLIENT_ID, FAKE_PLAID_SECRET, FakePlaid } from '../helpers/fake-plaid.ts';
 import { request, sleep, spawnCli, type CliProcess } from '../helpers/server.ts';
+import { deletePrefix } from '../helpers/redis.ts';
 import { REDIS_TEST_URL, servicesAvailable } from '../helpers/services.ts';
 
 const ok = await servicesAvailable('background worker', 'redis', 'postgres');
@@ -33,17 +34,6 @@ const ok = await servicesAvailable('background worker', 'redis', 'postgres');
 const WORKER_PORTS = [18610, 18611, 18612];
 const ITEMS = 10;
 const JOBS = 200;
-
-async function deletePrefix(client: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await client.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
 
 /** Sum of one series' samples in a Prometheus exposition. */
 function sampleOf(exposition: string, series: string): number {
