@@ -13,4 +13,5 @@ export default tseslint.config(
     },
   },
   { files: ['src/config.ts', 'test/**', 'bench/**', 'bin/**', '*.config.*'], rules: { 'no-restricted-properties': 'off' } },
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } } },
 );

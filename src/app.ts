@@ -1,51 +1,37 @@
 /**
  * buildApp(config, deps) composes the Fastify instance in rings: core plugins, observability
- * edges, shared services, then routes laid out like the URL tree. It never listens.
+ * edges, shared services (decorated on the instance), then the routes of the URL map
+ * (src/routes/index.ts). It never listens.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { assemble, openCore, type AssembleOptions, type CoreOptions, type DomainServices, type Parts } from './composition.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
-import type { Logger } from './observability/logging.ts';
-import { HealthRegistry } from './observability/health.ts';
-import { createMetrics, type Metrics } from './observability/metrics.ts';
+import type { HealthRegistry } from './observability/health.ts';
+import type { Metrics } from './observability/metrics.ts';
 import { endpointLabel, registerHttpMetrics } from './http/metrics.ts';
 import { nameRequestTransaction, sentryEnabled } from './observability/sentry.ts';
-import metricsRoutes, { METRICS_PATH } from './routes/metrics.ts';
+import { METRICS_PATH } from './routes/metrics.ts';
 import { registerErrorHandlers } from './http/errors.ts';
 import { registerJsonBody } from './http/body.ts';
 import { genRequestId, registerRequestContext } from './http/request-context.ts';
 import authPlugin from './modules/auth/plugin.ts';
-import authRoutes from './modules/auth/routes.ts';
-import accountRoutes from './modules/accounts/routes.ts';
-import categoryRoutes from './modules/categories/routes.ts';
-import transactionRoutes from './modules/transactions/routes.ts';
-import budgetRoutes from './modules/budgets/routes.ts';
-import notificationRoutes from './modules/notifications/routes.ts';
-import monitoringRoutes from './routes/monitoring.ts';
-import adminMonitoringRoutes from './routes/admin-monitoring.ts';
+import type { SyncService } from './modules/sync/service.ts';
 import rateLimitPlugin from './ratelimit/plugin.ts';
-import { closeRedisClient, createRedisClient, type Redis } from './redis.ts';
-import devRoutes from './routes/dev.ts';
+import type { Redis } from './redis.ts';
 import jobsPlugin from './jobs/plugin.ts';
-import type { JobSystem } from './jobs/index.ts';
-import jobsRoutes from './routes/jobs.ts';
-import plaidRoutes from './modules/sync/routes.ts';
+import { registerRoutes } from './routes/index.ts';
 
-export interface AppDeps {
-  logger: Logger;
-  database: Database;
-  /** The JWT signing secret (config.auth.jwtSecret, or the persisted development secret). */
-  jwtSecret: string;
-  /** The app's metrics registry (main.ts makes it first to feed the db client); one is made otherwise. */
-  metrics?: Metrics;
-  /** The Redis client when REDIS_URL is set (made here when not given); the app closes it. */
-  redis?: Redis;
-  /** The job runner and bank sync (tests); made from the configuration otherwise (in-process without REDIS_URL). */
-  jobs?: JobSystem;
+export interface AppDeps extends CoreOptions, AssembleOptions {
+  /**
+   * The process's parts, assembled by the caller (`nest-egg serve`), who closes them after the app.
+   * Without them the app assembles its own from `database` and the rest, and closes them with itself.
+   */
+  parts?: Parts;
 }
 
 declare module 'fastify' {
@@ -54,6 +40,11 @@ declare module 'fastify' {
     database: Database;
     health: HealthRegistry;
     metrics: Metrics;
+    services: DomainServices;
+    /** The bank sync service; undefined when bank sync is off. */
+    bankSync: SyncService | undefined;
+    /** The Redis client for commands (REDIS_URL); undefined in embedded mode. */
+    redis: Redis | undefined;
   }
 }
 
@@ -74,27 +65,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  const parts = deps.parts ?? assemble(await openCore(config, 'serve', deps), 'serve', deps);
+  if (!deps.parts) app.addHook('onClose', async () => parts.close());
+  const { metrics } = parts;
+  const redis = parts.redis.get('commands');
   app.decorate('config', config);
-  app.decorate('database', deps.database);
-  const health = new HealthRegistry();
-  health.register({ name: 'database', required: true, check: () => deps.database.ping() });
-  app.decorate('health', health);
-  const redis = deps.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, deps.logger, { connectionName: 'nest-egg-api' }) : undefined);
-  if (redis) {
-    // Not required: without Redis the API still serves every request (rate limits fall back to
-    // per-process ones); only queueing a bank sync fails. Taking every replica out of the load
-    // balancer for a Redis outage would turn a degraded service into a full outage.
-    health.register({ name: 'redis', required: false, check: async () => void (await redis.ping()) });
-    app.addHook('onClose', async () => closeRedisClient(redis));
-  }
-  const metrics =
-    deps.metrics ?? createMetrics({ version: config.version, environment: config.environment, processMetrics: config.metrics.enabled });
+  app.decorate('database', parts.database);
+  app.decorate('health', parts.health);
   app.decorate('metrics', metrics);
-  health.onResult((name, up) => metrics.setDependencyUp(name, up));
-  if (config.metrics.enabled) {
-    metrics.watchPool(() => deps.database.pool());
-    registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });
-  }
+  app.decorate('services', parts.services);
+  app.decorate('bankSync', parts.services.bankSync);
+  app.decorate('redis', redis);
+  if (config.metrics.enabled) registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });
 
   if (sentryEnabled()) {
     app.addHook('onRequest', (request, _reply, done) => {
@@ -119,7 +101,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(authPlugin, { jwtSecret: deps.jwtSecret, accessTtlSeconds: config.auth.accessTokenTtlSeconds });
+  await app.register(authPlugin, { jwtSecret: parts.jwtSecret, accessTtlSeconds: config.auth.accessTokenTtlSeconds });
   // After auth, so the limiter knows request.userId.
   await app.register(rateLimitPlugin, {
     config: config.rateLimit,
@@ -132,21 +114,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     },
   });
 
-  await app.register(jobsPlugin, { logger: deps.logger, metrics, system: deps.jobs });
-
-  await app.register(monitoringRoutes);
-  await app.register(adminMonitoringRoutes, { prefix: '/api/v1/monitoring', redis });
-  await app.register(jobsRoutes, { prefix: '/api/v1/monitoring' });
-  if (config.metrics.enabled) await app.register(metricsRoutes, { metrics, token: config.metrics.token });
-  if (!config.isProduction) await app.register(devRoutes, { prefix: '/api/v1/dev' });
-
-  await app.register(authRoutes, { prefix: '/api/v1/auth' });
-  await app.register(accountRoutes, { prefix: '/api/v1/accounts' });
-  await app.register(categoryRoutes, { prefix: '/api/v1/categories' });
-  await app.register(transactionRoutes, { prefix: '/api/v1/transactions' });
-  await app.register(budgetRoutes, { prefix: '/api/v1/budgets', onAlert: (priority) => metrics.recordBudgetAlert(priority) });
-  await app.register(notificationRoutes, { prefix: '/api/v1/notifications' });
-  await app.register(plaidRoutes, { prefix: '/api/v1/plaid' });
+  await app.register(jobsPlugin, { runner: parts.jobs.runner });
+  await registerRoutes(app, config);
 
   return app;
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { POLICY_NAMES, resolvePolicies, type Policy, type PolicyOverride } from './ratelimit/policies.ts';
+import { POLICY_NAMES, resolvePolicies, type PolicyOverride, type RateLimitOptions } from './ratelimit/policies.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 export const PACKAGE_VERSION: string = pkg.version;
@@ -275,17 +275,7 @@ export interface Config {
       clientName: string;
     };
   };
-  rateLimit: {
-    enabled: boolean;
-    /** The policies table with RATE_LIMIT_POLICIES applied. */
-    policies: Policy[];
-    /** Redis key prefix of the shared store. */
-    keyPrefix: string;
-    /** How long a decision may wait on Redis before falling back to memory. */
-    storeTimeoutMs: number;
-    /** After a Redis failure, how long decisions skip Redis. */
-    storeCooldownMs: number;
-  };
+  rateLimit: RateLimitOptions;
   shutdown: { timeoutMs: number; drainDelayMs: number };
   bodyLimitBytes: number;
 }

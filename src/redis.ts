@@ -1,8 +1,11 @@
 /**
- * The one way to open a Redis client (ARCHITECTURE §2): commands fail fast instead of queueing
- * while disconnected, time out quickly, and the client reconnects forever with capped backoff.
- * An error event is logged (at most once per outage), never thrown, so a Redis outage degrades
- * the service instead of crashing it.
+ * The one way to open Redis connections (ARCHITECTURE §2): commands fail fast instead of queueing
+ * while disconnected, time out quickly, and a client reconnects forever with capped backoff. An
+ * error event is logged (at most once per outage), never thrown, so a Redis outage degrades the
+ * service instead of crashing it.
+ *
+ * A process holds its connections in one RedisConnections, made by the composition root: each
+ * purpose gets one client, made on first use, and all of them are closed together.
  */
 import { Redis } from 'ioredis';
 import { getLogger, type Logger } from './observability/logging.ts';
@@ -61,5 +64,49 @@ export async function closeRedisClient(client: Redis): Promise<void> {
     await client.quit();
   } catch {
     client.disconnect();
+  }
+}
+
+/**
+ * What a connection is for: `commands` (rate limits, dashboards, health: short commands that fail
+ * fast), `queue` (the API's BullMQ producer), `worker` (a BullMQ worker's blocking connection).
+ */
+export type RedisPurpose = 'commands' | 'queue' | 'worker';
+
+const PURPOSES: Record<RedisPurpose, RedisClientOptions> = {
+  commands: { connectionName: 'nest-egg-api' },
+  queue: { connectionName: 'nest-egg-api-queue' },
+  worker: { connectionName: 'nest-egg-worker', blocking: true },
+};
+
+/** The process's Redis connections (REDIS_URL): none without a URL. */
+export class RedisConnections {
+  private readonly clients = new Map<RedisPurpose, Redis>();
+
+  constructor(
+    private readonly url: string | undefined,
+    private readonly logger: Logger,
+    given: Partial<Record<RedisPurpose, Redis>> = {},
+  ) {
+    for (const [purpose, client] of Object.entries(given)) if (client) this.clients.set(purpose as RedisPurpose, client);
+  }
+
+  get configured(): boolean {
+    return this.url !== undefined || this.clients.size > 0;
+  }
+
+  /** The client for `purpose`, made on first use; undefined without REDIS_URL. */
+  get(purpose: RedisPurpose): Redis | undefined {
+    const existing = this.clients.get(purpose);
+    if (existing || !this.url) return existing;
+    const client = createRedisClient(this.url, this.logger, PURPOSES[purpose]);
+    this.clients.set(purpose, client);
+    return client;
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((c) => closeRedisClient(c)));
   }
 }

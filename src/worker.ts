@@ -9,15 +9,13 @@
  * so another worker picks them up).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { assemble, openCore, stopOnSignal, type AssembleOptions, type CoreOptions, type Parts } from './composition.ts';
 import { ConfigError, type Config } from './config.ts';
-import { openDatabase, type Database } from './db/client.ts';
 import { registerErrorHandlers } from './http/errors.ts';
-import { createJobSystem, type JobSystem } from './jobs/index.ts';
-import type { Schedule } from './jobs/types.ts';
-import type { BankProvider } from './modules/sync/provider.ts';
-import { HealthRegistry } from './observability/health.ts';
+import type { JobSystem } from './jobs/index.ts';
+import type { HealthRegistry } from './observability/health.ts';
 import { getLogger, type Logger } from './observability/logging.ts';
-import { createMetrics, type Metrics } from './observability/metrics.ts';
+import type { Metrics } from './observability/metrics.ts';
 import metricsRoutes from './routes/metrics.ts';
 
 const HEALTH_PROBE_INTERVAL_MS = 15_000;
@@ -27,29 +25,25 @@ export interface WorkerProcess {
   jobs: JobSystem;
   health: HealthRegistry;
   metrics: Metrics;
-  /** Stops taking jobs, waits for the running ones, closes the HTTP server and the database. */
+  /** Stops taking jobs, waits for the running ones, closes the HTTP server, Redis and the database. */
   stop(): Promise<void>;
 }
 
-export interface WorkerDeps {
-  logger: Logger;
-  /** An open database (tests); opened (and migrated when MIGRATE_ON_START) from the configuration otherwise. */
-  database?: Database;
-  provider?: BankProvider;
-  /** Replaces the configured schedules (tests). */
-  schedules?: Schedule[];
-}
+export type WorkerDeps = CoreOptions & Pick<AssembleOptions, 'provider' | 'schedules'>;
 
 /** The worker's small HTTP face: /health and /metrics. */
-export async function buildWorkerHttp(config: Config, deps: { logger: Logger; health: HealthRegistry; metrics: Metrics }): Promise<FastifyInstance> {
+export async function buildWorkerHttp(parts: Parts): Promise<FastifyInstance> {
+  const { config, health } = parts;
   const http = Fastify({
-    loggerInstance: deps.logger.child({ logger: 'worker.http' }) as FastifyBaseLogger,
+    loggerInstance: parts.logger.child({ logger: 'worker.http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
   });
+  http.decorate('config', config);
+  http.decorate('metrics', parts.metrics);
   registerErrorHandlers(http);
   http.get('/health', async (_request, reply) => {
-    const report = await deps.health.readiness();
+    const report = await health.readiness();
     const status = (name: string) => report.checks[name]?.status ?? 'not_configured';
     return reply.code(report.ready ? 200 : 503).send({
       status: report.ready ? 'healthy' : 'unhealthy',
@@ -62,34 +56,17 @@ export async function buildWorkerHttp(config: Config, deps: { logger: Logger; he
       checks: report.checks,
     });
   });
-  if (config.metrics.enabled) await http.register(metricsRoutes, { metrics: deps.metrics, token: config.metrics.token });
+  if (config.metrics.enabled) await http.register(metricsRoutes);
   return http;
 }
 
 export async function startWorker(config: Config, deps: WorkerDeps): Promise<WorkerProcess> {
   const log = getLogger(deps.logger, 'worker');
   if (!config.redisUrl) throw new ConfigError('Invalid configuration: REDIS_URL is required by nest-egg worker');
-  // The business gauges come from the API (its background refresh), not from every worker.
-  const metrics = createMetrics({ version: config.version, environment: config.environment, processMetrics: config.metrics.enabled, businessGauges: false });
-  const ownDatabase = !deps.database;
-  const database =
-    deps.database ??
-    (await openDatabase({
-      url: config.database.url,
-      dataDir: config.database.dataDir,
-      poolSize: config.database.poolSize,
-      onQuery: config.metrics.enabled ? metrics.observeQuery : undefined,
-      onPoolError: (error) => getLogger(deps.logger, 'db').warn({ error }, 'db_pool_client_error'),
-    }));
-  if (ownDatabase && config.database.migrateOnStart) await database.migrate();
-  const jobs = createJobSystem(config, { database, logger: deps.logger, metrics, role: 'worker', provider: deps.provider, schedules: deps.schedules });
-  const health = new HealthRegistry();
-  health.register({ name: 'database', required: true, check: () => database.ping() });
-  health.register({ name: 'redis', required: true, check: () => jobs.runner.ping() });
-  health.onResult((name, up) => metrics.setDependencyUp(name, up));
-  if (config.metrics.enabled) metrics.watchPool(() => database.pool());
+  const parts = assemble(await openCore(config, 'worker', deps), 'worker', deps);
+  const { health, jobs, metrics } = parts;
 
-  const http = await buildWorkerHttp(config, { logger: deps.logger, health, metrics });
+  const http = await buildWorkerHttp(parts);
   // nest_egg_dependency_up is fed by the checks: run them on a timer too, not only when /health is asked.
   await health.readiness();
   const probe = setInterval(() => void health.readiness(), HEALTH_PROBE_INTERVAL_MS);
@@ -97,7 +74,7 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Wor
   await jobs.runner.start();
   await http.listen({ port: config.workerPort, host: config.host });
   log.info(
-    { port: config.workerPort, concurrency: config.jobs.concurrency, queue: config.jobs.queueName, database: database.mode, bank_sync: config.bankSync.provider },
+    { port: config.workerPort, concurrency: config.jobs.concurrency, queue: config.jobs.queueName, database: parts.database.mode, bank_sync: config.bankSync.provider },
     'worker_started',
   );
 
@@ -111,9 +88,8 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Wor
       (stopped ??= (async () => {
         clearInterval(probe);
         health.setDraining();
-        await jobs.close();
+        await parts.close();
         await http.close();
-        if (ownDatabase) await database.close();
       })()),
   };
 }
@@ -122,23 +98,16 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Wor
 export async function runWorker(config: Config, logger: Logger, onStopped: () => Promise<void>): Promise<void> {
   const log = getLogger(logger, 'worker');
   const worker = await startWorker(config, { logger });
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, timeout_ms: config.shutdown.timeoutMs }, 'worker_stopping');
-    const force = setTimeout(() => {
-      log.error({ timeout_ms: config.shutdown.timeoutMs }, 'worker_stop_timed_out');
-      logger.flush();
-      process.exit(1);
-    }, config.shutdown.timeoutMs);
-    force.unref();
-    await worker.stop();
-    await onStopped();
-    log.info('worker_stopped');
-    logger.flush();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  stopOnSignal({
+    log,
+    logger,
+    timeoutMs: config.shutdown.timeoutMs,
+    timeoutEvent: 'worker_stop_timed_out',
+    stop: async (signal) => {
+      log.info({ signal, timeout_ms: config.shutdown.timeoutMs }, 'worker_stopping');
+      await worker.stop();
+      await onStopped();
+      log.info('worker_stopped');
+    },
+  });
 }

@@ -1,7 +1,8 @@
 /** The one error handler and the one not-found handler: every failure leaves as problem+json. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError, problem, type FieldError, type Problem } from './problem.ts';
+import { AppError, type FieldError } from '../lib/errors.ts';
+import { problem, type Problem } from './problem.ts';
 import { captureServerError } from '../observability/sentry.ts';
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Problem): FastifyReply {

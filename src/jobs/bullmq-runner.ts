@@ -31,6 +31,7 @@ import {
   type ScheduleInfo,
   type TaskRegistry,
 } from './types.ts';
+import { withTimeout } from '../lib/timeout.ts';
 
 export interface BullmqRunnerOptions {
   queueName: string;
@@ -107,23 +108,19 @@ export class BullmqRunner implements JobRunner {
   async enqueue(task: string, data: Record<string, unknown>, opts: EnqueueOptions = {}): Promise<EnqueuedJob> {
     if (!this.tasks.has(task)) throw new UnknownTaskError(`unknown task ${task}`);
     // While Redis is unreachable BullMQ waits for it; a request must not wait with it.
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const job = await Promise.race([
+      const job = await withTimeout(
         this.queue.add(task, data, {
           ...(opts.dedupeKey && { deduplication: { id: opts.dedupeKey, keepLastIfActive: true } }),
           ...(opts.delayMs && { delay: opts.delayMs }),
         }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new QueueUnavailableError(`the queue did not take the job within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
-        }),
-      ]);
+        ENQUEUE_TIMEOUT_MS,
+        () => new QueueUnavailableError(`the queue did not take the job within ${ENQUEUE_TIMEOUT_MS} ms`),
+      );
       return { id: String(job.id), name: task };
     } catch (error) {
       if (error instanceof QueueUnavailableError) throw error;
       throw new QueueUnavailableError(`the queue refused the job: ${(error as Error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -37,9 +37,6 @@ function parse<T>(schema: z.ZodType<T>, data: unknown, task: string): T {
   return r.data;
 }
 
-/** The dedupe key of an item's sync: one waits at a time, and never two run at once. */
-export const syncDedupeKey = (itemId: string) => `sync_transactions:${itemId}`;
-
 export function createTasks(deps: TaskDeps): TaskRegistry {
   const now = deps.now ?? (() => new Date());
 

@@ -28,20 +28,11 @@ export interface TaskDefinition<D = unknown> {
 
 export type TaskRegistry = ReadonlyMap<string, TaskDefinition<never>>;
 
-export interface EnqueueOptions {
-  /**
-   * At most one job with this key waits at a time, and jobs with the same key never run in
-   * parallel: an enqueue while one waits returns the waiting job; while one runs, one more is
-   * queued to run after it (BullMQ's deduplication with keepLastIfActive).
-   */
-  dedupeKey?: string;
-  delayMs?: number;
-}
+import type { EnqueueOptions, EnqueuedJob } from '../lib/queue.ts';
 
-export interface EnqueuedJob {
-  id: string;
-  name: string;
-}
+// The enqueue contract lives in src/lib/queue.ts (the domain queues work through it).
+export type { EnqueueOptions, EnqueuedJob };
+export { QueueUnavailableError } from '../lib/queue.ts';
 
 /** A repeating job: `dailyAt` (UTC) in production, `everyMs` where a test needs a short period. */
 export interface Schedule {
@@ -105,10 +96,6 @@ export class TaskTimeoutError extends Error {
 }
 
 /** The queue's store did not take the job in time (Redis down): the caller may answer 503. */
-export class QueueUnavailableError extends Error {
-  override name = 'QueueUnavailableError';
-}
-
 export class UnknownTaskError extends PermanentTaskError {
   override name = 'UnknownTaskError';
 }

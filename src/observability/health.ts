@@ -2,6 +2,7 @@
  * Health as a registry of small named checks (after Spring Boot Actuator's health contributors).
  * Liveness touches nothing; readiness runs every check, each time-boxed, and is down while draining.
  */
+import { withTimeout } from '../lib/timeout.ts';
 
 export interface HealthCheck {
   name: string;
@@ -74,19 +75,11 @@ export class HealthRegistry {
 
   private async run(c: HealthCheck): Promise<CheckResult> {
     const start = performance.now();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        c.check(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-        }),
-      ]);
+      await withTimeout(c.check(), this.timeoutMs, () => new Error(`timed out after ${this.timeoutMs} ms`));
       return { status: 'ok', duration_ms: Math.round(performance.now() - start) };
     } catch (err) {
       return { status: 'error', duration_ms: Math.round(performance.now() - start), error: (err as Error).message || 'check failed' };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

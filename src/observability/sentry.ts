@@ -1,9 +1,9 @@
 /**
  * Error tracking and performance monitoring with Sentry (@sentry/node 11).
  *
- * Off unless SENTRY_DSN is set, and then the SDK is not even imported. When on, bin/nest-egg.js
- * starts it before the application's modules load, so its instrumentation sees node:http and the
- * Postgres and Redis drivers (Fastify's is left out: see sentryOptions); main.ts closes it
+ * Off unless SENTRY_DSN is set, and then the SDK is not even imported. When on, the entry point
+ * (src/main.ts) starts it before the application's modules load, so its instrumentation sees node:http and the
+ * Postgres and Redis drivers (Fastify's is left out: see sentryOptions); the command closes it
  * (flushing what is pending) on graceful shutdown.
  *
  * What is reported is decided by the callers, each in one place: the HTTP error handler
@@ -13,7 +13,7 @@
  * is secret or personal.
  */
 import type { Breadcrumb, Event, NodeOptions, RequestEventData } from '@sentry/node';
-import { loadConfig, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { LogEvent } from './logging.ts';
 import { REDACTED, scrub, scrubErrorMessage, scrubQueryString, scrubText, scrubUrl } from './redact.ts';
 
@@ -110,8 +110,8 @@ export function sentryOptions(config: Config, Sentry: Sdk): NodeOptions {
 }
 
 /**
- * Starts Sentry when SENTRY_DSN is set; resolves true when it is running. Safe to call again
- * (bin/nest-egg.js starts it early, main.ts makes sure it started).
+ * Starts Sentry when SENTRY_DSN is set; resolves true when it is running. The entry point
+ * (src/main.ts) calls it before the application's modules load. Safe to call again.
  */
 export function initSentry(config: Config): Promise<boolean> {
   if (!config.sentry.dsn) return Promise.resolve(sdk !== undefined);
@@ -122,20 +122,6 @@ export function initSentry(config: Config): Promise<boolean> {
     return true;
   })();
   return starting;
-}
-
-/**
- * bin/nest-egg.js calls this before the application is imported. A bad configuration is left
- * for main.ts to report with its one clear line.
- */
-export async function initSentryFromEnvironment(): Promise<boolean> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch {
-    return false;
-  }
-  return initSentry(config);
 }
 
 export function sentryEnabled(): boolean {

@@ -16,6 +16,7 @@
  */
 import type { MemoryStore } from './memory-store.ts';
 import type { Decision, Hit, RateLimitDashboard, RateLimitStore } from './store.ts';
+import { withTimeout } from '../lib/timeout.ts';
 
 export type StoreErrorReason = 'timeout' | 'error' | 'unavailable';
 
@@ -50,16 +51,6 @@ const clock = () => performance.now();
 
 function reasonOf(error: unknown): StoreErrorReason {
   return error instanceof StoreTimeoutError ? 'timeout' : error instanceof StoreUnavailableError ? 'unavailable' : 'error';
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreTimeoutError(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export class FallbackStore implements RateLimitStore {
@@ -110,7 +101,7 @@ export class FallbackStore implements RateLimitStore {
   async dashboard(): Promise<RateLimitDashboard> {
     if (this.primary.available()) {
       try {
-        return await withTimeout(this.primary.dashboard(), this.dashboardTimeoutMs);
+        return await withTimeout(this.primary.dashboard(), this.dashboardTimeoutMs, () => new StoreTimeoutError(`no answer within ${this.dashboardTimeoutMs} ms`));
       } catch (error) {
         // Counted, but a slow admin read does not switch request decisions to local limits.
         this.opts.onStoreError?.(reasonOf(error), error);

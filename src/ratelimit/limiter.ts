@@ -3,13 +3,12 @@
  * wires it into the request lifecycle), so it is driven directly by unit tests.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from '../config.ts';
 // The same `endpoint` label as the HTTP metrics: the route template without a trailing slash, one value for unmatched requests.
 import { endpointLabel } from '../http/metrics.ts';
 import { FallbackStore, type StoreErrorReason } from './fallback-store.ts';
 import { clientId } from './identity.ts';
 import { MemoryStore } from './memory-store.ts';
-import { PolicyResolver, type Policy } from './policies.ts';
+import { PolicyResolver, type Policy, type RateLimitOptions } from './policies.ts';
 import { RedisStore } from './redis-store.ts';
 import type { Decision, RateLimitDashboard, RateLimitStore } from './store.ts';
 
@@ -72,7 +71,7 @@ export class RateLimiter {
 }
 
 /** Memory store without Redis; Redis with a memory fallback when a client is given. */
-export function createRateLimiter(config: Config['rateLimit'], redis: Redis | undefined, events: RateLimitEvents = {}): RateLimiter {
+export function createRateLimiter(config: RateLimitOptions, redis: Redis | undefined, events: RateLimitEvents = {}): RateLimiter {
   const memory = new MemoryStore();
   const store = redis
     ? new FallbackStore(new RedisStore(redis, config.keyPrefix), memory, {

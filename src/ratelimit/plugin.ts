@@ -7,12 +7,11 @@
  */
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config.ts';
 import { endpointLabel } from '../http/metrics.ts';
-import { AppError } from '../http/problem.ts';
+import { AppError } from '../lib/errors.ts';
 import { getLogger, type Logger } from '../observability/logging.ts';
 import { createRateLimiter, type RateLimiter } from './limiter.ts';
-import { policyHeader, rateLimitHeader } from './policies.ts';
+import { policyHeader, rateLimitHeader, type RateLimitOptions } from './policies.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -36,7 +35,7 @@ export interface RateLimitMetrics {
 }
 
 export interface RateLimitPluginOptions {
-  config: Config['rateLimit'];
+  config: RateLimitOptions;
   /** The shared store's client (REDIS_URL); without it limits are per process. */
   redis?: Redis;
   metrics?: RateLimitMetrics;

@@ -121,3 +121,16 @@ export function policyHeader(p: Policy): string {
 export function rateLimitHeader(p: Policy, remaining: number, resetSeconds: number): string {
   return `"${p.name}";r=${remaining};t=${resetSeconds}`;
 }
+
+/** What the rate limiter is configured with (config.ts maps the environment onto it). */
+export interface RateLimitOptions {
+  enabled: boolean;
+  /** The policies table with RATE_LIMIT_POLICIES applied. */
+  policies: Policy[];
+  /** Redis key prefix of the shared store. */
+  keyPrefix: string;
+  /** How long a decision may wait on Redis before falling back to memory. */
+  storeTimeoutMs: number;
+  /** After a Redis failure, how long decisions skip Redis. */
+  storeCooldownMs: number;
+}

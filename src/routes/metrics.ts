@@ -1,19 +1,15 @@
 /**
- * GET /metrics: the Prometheus exposition of this app's registry. Registered only when
- * METRICS_ENABLED; with METRICS_TOKEN set, the scraper must send `Authorization: Bearer <token>`.
+ * GET /metrics: the Prometheus exposition of the process's registry (app.metrics), on the API and
+ * the worker alike. Registered only when METRICS_ENABLED; with METRICS_TOKEN set, the scraper must send `Authorization: Bearer <token>`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { unauthorized } from '../http/problem.ts';
+import { unauthorized } from '../lib/errors.ts';
 import { bearerToken } from '../modules/auth/plugin.ts';
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, negotiateFormat, type Metrics } from '../observability/metrics.ts';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, negotiateFormat } from '../observability/metrics.ts';
 
 export const METRICS_PATH = '/metrics';
 
-export interface MetricsRouteOptions {
-  metrics: Metrics;
-  token?: string;
-}
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
@@ -22,8 +18,9 @@ export function tokenMatches(presented: string | null, expected: Buffer): boolea
   return timingSafeEqual(digest(presented ?? ''), expected) && presented !== null;
 }
 
-const routes: FastifyPluginAsync<MetricsRouteOptions> = async (app, opts) => {
-  const expected = opts.token === undefined ? undefined : digest(opts.token);
+const routes: FastifyPluginAsync = async (app) => {
+  const token = app.config.metrics.token;
+  const expected = token === undefined ? undefined : digest(token);
 
   app.get(
     METRICS_PATH,
@@ -40,7 +37,7 @@ const routes: FastifyPluginAsync<MetricsRouteOptions> = async (app, opts) => {
         throw unauthorized('A valid metrics bearer token (METRICS_TOKEN) is required');
       }
       const format = negotiateFormat(request.headers.accept);
-      const body = await opts.metrics.render(format);
+      const body = await app.metrics.render(format);
       return reply
         .header('cache-control', 'no-store')
         .type(format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { accounts, notifications, transactions } from '../../src/db/schema.ts';
-import { encodeCursor } from '../../src/http/schemas.ts';
+import { encodeCursor } from '../../src/lib/cursor.ts';
 import { bearer, createTestApp, json, registerAndLogin, type TestApp } from '../helpers/app.ts';
 
 interface Note {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { fromCents, toCents } from '../../src/lib/money.ts';
-import { encodeCursor } from '../../src/http/schemas.ts';
+import { encodeCursor } from '../../src/lib/cursor.ts';
 import { TransactionService } from '../../src/modules/transactions/service.ts';
 import { bearer, createTestApp, json, registerAndLogin, type TestApp } from '../helpers/app.ts';
 

@@ -1,7 +1,7 @@
 /** /api/v1/accounts routes: the caller's accounts, CRUD. */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { idParams } from '../../http/schemas.ts';
+import { idParams } from '../../lib/schemas.ts';
 import { accountSchema, accountView, createAccountBody, updateAccountBody } from './schemas.ts';
 import { AccountService } from './service.ts';
 

@@ -1,7 +1,7 @@
 /** Request and response shapes of /api/v1/accounts. */
 import { z } from 'zod';
 import type { accounts } from '../../db/schema.ts';
-import { textField } from '../../http/schemas.ts';
+import { textField } from '../../lib/schemas.ts';
 import { formatMoney, moneySchema } from '../../lib/money.ts';
 
 export type AccountRow = typeof accounts.$inferSelect;

@@ -2,7 +2,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { accounts } from '../../db/schema.ts';
-import { notFound } from '../../http/problem.ts';
+import { notFound } from '../../lib/errors.ts';
 import type { AccountRow, CreateAccount, UpdateAccount } from './schemas.ts';
 
 export class AccountService {

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { eq } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { users } from '../../db/schema.ts';
-import { forbidden, unauthorized } from '../../http/problem.ts';
+import { forbidden, unauthorized } from '../../lib/errors.ts';
 import { TokenService } from './tokens.ts';
 
 export type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;

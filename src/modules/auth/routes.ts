@@ -1,7 +1,7 @@
 /** /api/v1/auth: register, login, refresh, logout, me. Auth events are logged as `api.auth`. */
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { unauthorized } from '../../http/problem.ts';
+import { unauthorized } from '../../lib/errors.ts';
 import { getLogger, type Logger } from '../../observability/logging.ts';
 import { dummyHash } from './passwords.ts';
 import { loginBody, refreshTokenBody, registerBody, tokenPairResponse, userResponse, type TokenPairResponse, type UserResponse } from './schemas.ts';

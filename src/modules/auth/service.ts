@@ -11,7 +11,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { refreshTokens, users } from '../../db/schema.ts';
-import { conflict } from '../../http/problem.ts';
+import { conflict } from '../../lib/errors.ts';
 import { seedDefaultCategories } from '../categories/defaults.ts';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.ts';
 import type { TokenService } from './tokens.ts';

@@ -1,24 +1,16 @@
 /** /api/v1/budgets routes: CRUD, the current period's spending, and alert checks. */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { idParams, pageQuery } from '../../http/schemas.ts';
+import { idParams, pageQuery } from '../../lib/schemas.ts';
 import { notificationSchema, notificationView } from '../notifications/schemas.ts';
-import { BudgetAlertService, type BudgetAlertOptions } from './alerts.ts';
 import { budgetSchema, budgetView, createBudgetBody, spendingSchema, updateBudgetBody } from './schemas.ts';
 import { BudgetService } from './service.ts';
 import { spendingView } from './spending.ts';
 
-export interface BudgetRoutesOptions {
-  /** Passed to BudgetAlertService: called for every alert recorded (wire budget_alerts_total here). */
-  onAlert?: BudgetAlertOptions['onAlert'];
-}
-
-const routes: FastifyPluginAsyncZod<BudgetRoutesOptions> = async (app, opts) => {
+const routes: FastifyPluginAsyncZod = async (app) => {
   const service = new BudgetService(app.database.db);
-  const alerts = new BudgetAlertService(app.database.db, {
-    onAlert: opts.onAlert,
-    logger: app.log.child({ logger: 'api.budgets' }),
-  });
+  // The process's one alert service (the composition root wires budget_alerts_total into it).
+  const alerts = app.services.budgetAlerts;
   const common = { tags: ['budgets'], security: [{ bearer: [] }] };
   const auth = { onRequest: app.requireUser };
 

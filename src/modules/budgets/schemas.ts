@@ -1,7 +1,7 @@
 /** Request and response shapes of /api/v1/budgets. */
 import { z } from 'zod';
 import { formatMoney, fromCents, moneySchema, toCents } from '../../lib/money.ts';
-import { textField } from '../../http/schemas.ts';
+import { textField } from '../../lib/schemas.ts';
 import type { budgets } from '../../db/schema.ts';
 import { BUDGET_PERIODS } from './periods.ts';
 

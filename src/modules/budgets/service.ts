@@ -3,10 +3,12 @@ import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.ts';
 import { budgets, categories } from '../../db/schema.ts';
-import { decodeCursor, encodeCursor } from '../../http/schemas.ts';
-import { notFound, unprocessable } from '../../http/problem.ts';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { notFound, unprocessable } from '../../lib/errors.ts';
 import type { BudgetRow, CreateBudget, UpdateBudget } from './schemas.ts';
 import { budgetSpending, type BudgetSpending } from './spending.ts';
+
+const cursorSchema = z.object({ n: z.string(), i: z.uuid() });
 
 export interface BudgetPage {
   items: BudgetRow[];
@@ -47,10 +49,7 @@ export class BudgetService {
   async list(userId: string, opts: { limit: number; cursor?: string }): Promise<BudgetPage> {
     const conditions: SQL[] = [eq(budgets.userId, userId)];
     if (opts.cursor) {
-      const c = decodeCursor(opts.cursor, ['n', 'i'] as const);
-      if (!c || !z.uuid().safeParse(c.i).success) {
-        throw unprocessable('The cursor is not valid', [{ field: 'query.cursor', message: 'is not a cursor from a previous page' }]);
-      }
+      const c = decodeCursor(opts.cursor, cursorSchema);
       conditions.push(sql`(${budgets.name}, ${budgets.id}) > (${c.n}, ${c.i}::uuid)`);
     }
     const rows = await this.db

@@ -1,7 +1,7 @@
 /** Request and response shapes of /api/v1/categories. */
 import { z } from 'zod';
 import type { categories } from '../../db/schema.ts';
-import { textField } from '../../http/schemas.ts';
+import { textField } from '../../lib/schemas.ts';
 
 export type CategoryRow = typeof categories.$inferSelect;
 

@@ -2,7 +2,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { categories } from '../../db/schema.ts';
-import { conflict } from '../../http/problem.ts';
+import { conflict } from '../../lib/errors.ts';
 import type { CategoryRow } from './schemas.ts';
 
 export class CategoryService {

@@ -1,7 +1,7 @@
 /** /api/v1/notifications routes: the caller's notifications, newest first, and marking them read. */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { idParams, pageQuery } from '../../http/schemas.ts';
+import { idParams, pageQuery } from '../../lib/schemas.ts';
 import { notificationSchema, notificationView } from './schemas.ts';
 import { NotificationService } from './service.ts';
 

@@ -3,8 +3,8 @@ import { and, desc, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.ts';
 import { notifications } from '../../db/schema.ts';
-import { decodeCursor, encodeCursor } from '../../http/schemas.ts';
-import { notFound, unprocessable } from '../../http/problem.ts';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { notFound } from '../../lib/errors.ts';
 import type { NotificationRow } from './schemas.ts';
 
 export interface NotificationPage {
@@ -27,15 +27,7 @@ function isCursorTime(t: string): boolean {
   return !Number.isNaN(d.getTime()) && d.getTime() >= 0 && d.toISOString() === iso;
 }
 
-function parseCursor(cursor: string): { t: string; i: string } {
-  const c = decodeCursor(cursor, ['t', 'i'] as const);
-  const ok =
-    c !== null &&
-    isCursorTime(c.t) &&
-    z.uuid().safeParse(c.i).success;
-  if (!ok) throw unprocessable('The cursor is not valid', [{ field: 'query.cursor', message: 'is not a cursor from a previous page' }]);
-  return c;
-}
+const cursorSchema = z.object({ t: z.string().refine(isCursorTime), i: z.uuid() });
 
 export class NotificationService {
   constructor(private readonly db: Db) {}
@@ -44,7 +36,7 @@ export class NotificationService {
     const conditions: (SQL | undefined)[] = [eq(notifications.userId, userId)];
     if (opts.unreadOnly) conditions.push(isNull(notifications.readAt));
     if (opts.cursor) {
-      const c = parseCursor(opts.cursor);
+      const c = decodeCursor(opts.cursor, cursorSchema);
       conditions.push(sql`(${notifications.createdAt}, ${notifications.id}) < (${c.t}::timestamptz, ${c.i}::uuid)`);
     }
     const rows = await this.db

@@ -8,9 +8,8 @@
  * kept under DATA_DIR (like the development JWT secret), so tokens survive restarts.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { Config } from '../../config.ts';
+import { persistedSecret, randomKey } from '../../lib/secrets.ts';
 
 const VERSION = 'v1';
 const NONCE_BYTES = 12;
@@ -64,21 +63,11 @@ export class TokenCipher {
   }
 }
 
+const TOKEN_KEY_FILE = randomKey('token-encryption-key', 32);
+
 /** TOKEN_ENCRYPTION_KEY, or (outside production) a generated key persisted under DATA_DIR. */
 export function resolveTokenKey(config: Config): Buffer {
   if (config.bankSync.encryptionKey) return config.bankSync.encryptionKey;
   if (config.isProduction) throw new Error('TOKEN_ENCRYPTION_KEY is required in production');
-  if (config.database.dataDir === 'memory://') return randomBytes(32);
-  const dir = resolve(config.database.dataDir);
-  const file = join(dir, 'token-encryption-key');
-  try {
-    const existing = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (existing.length === 32) return existing;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dir, { recursive: true });
-  const key = randomBytes(32);
-  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600 });
-  return key;
+  return persistedSecret(config.database.dataDir, TOKEN_KEY_FILE);
 }

@@ -5,12 +5,11 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
-import { AppError, unauthorized, unprocessable } from '../../http/problem.ts';
-import { syncDedupeKey } from '../../jobs/tasks.ts';
-import { QueueUnavailableError, type EnqueueOptions } from '../../jobs/types.ts';
+import { AppError, unauthorized, unprocessable } from '../../lib/errors.ts';
+import { QueueUnavailableError, type EnqueueOptions } from '../../lib/queue.ts';
 import { accountSchema, accountView } from '../accounts/schemas.ts';
 import { ProviderError } from './provider.ts';
-import type { PlaidItemRow, SyncService } from './service.ts';
+import { syncDedupeKey, type PlaidItemRow, type SyncService } from './service.ts';
 import { handlePlaidWebhook, plaidWebhookBody } from './webhooks.ts';
 
 const itemSchema = z.object({

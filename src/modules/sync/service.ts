@@ -14,10 +14,14 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { accounts, budgets, categories, plaidItems, transactions } from '../../db/schema.ts';
-import { conflict, notFound } from '../../http/problem.ts';
+import { conflict, notFound } from '../../lib/errors.ts';
 import { fromCents } from '../../lib/money.ts';
 import type { TokenCipher } from './crypto.ts';
 import { ProviderError, type BankProvider, type ProviderAccount, type ProviderTransaction } from './provider.ts';
+
+
+/** The dedupe key of an item's sync job: one waits at a time, and never two run at once. */
+export const syncDedupeKey = (itemId: string) => `sync_transactions:${itemId}`;
 
 export type PlaidItemRow = typeof plaidItems.$inferSelect;
 export type ItemStatus = 'active' | 'login_required' | 'error';

@@ -5,7 +5,7 @@
  * Plaid retries webhooks that are not answered 200.
  */
 import { z } from 'zod';
-import type { EnqueueOptions, EnqueuedJob } from '../../jobs/types.ts';
+import type { EnqueueOptions, EnqueuedJob } from '../../lib/queue.ts';
 import { ProviderError, isRetryable } from './provider.ts';
 import type { SyncService } from './service.ts';
 

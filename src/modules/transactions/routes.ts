@@ -1,7 +1,7 @@
 /** /api/v1/transactions routes: CRUD and the filtered, cursor-paginated list. */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { idParams } from '../../http/schemas.ts';
+import { idParams } from '../../lib/schemas.ts';
 import {
   createTransactionBody, listTransactionsQuery, transactionPageSchema, transactionSchema, transactionView, updateTransactionBody,
 } from './schemas.ts';

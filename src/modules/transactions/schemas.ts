@@ -1,7 +1,7 @@
 /** Request and response shapes of /api/v1/transactions. */
 import { z } from 'zod';
 import type { transactions } from '../../db/schema.ts';
-import { calendarDate, pageQuery, textField } from '../../http/schemas.ts';
+import { calendarDate, pageQuery, textField } from '../../lib/schemas.ts';
 import { formatMoney, moneySchema, toCents } from '../../lib/money.ts';
 
 export type TransactionRow = typeof transactions.$inferSelect;

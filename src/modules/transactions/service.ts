@@ -3,8 +3,9 @@ import { and, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.ts';
 import { transactions } from '../../db/schema.ts';
-import { calendarDate, decodeCursor, encodeCursor } from '../../http/schemas.ts';
-import { notFound, unprocessable, type FieldError } from '../../http/problem.ts';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { calendarDate } from '../../lib/schemas.ts';
+import { notFound, unprocessable, type FieldError } from '../../lib/errors.ts';
 import { AccountService } from '../accounts/service.ts';
 import { CategoryService } from '../categories/service.ts';
 import type { CreateTransaction, ListTransactionsQuery, TransactionRow, UpdateTransaction } from './schemas.ts';
@@ -14,16 +15,12 @@ export interface TransactionPage {
   nextCursor: string | null;
 }
 
-const CURSOR_KEYS = ['d', 'i'] as const;
-const cursorParts = z.object({ d: calendarDate, i: z.uuid() });
+const cursorSchema = z.object({ d: calendarDate, i: z.uuid() });
 
 /** Escapes LIKE's wildcards so user text matches literally (backslash is Postgres' default LIKE escape). */
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
-
-const invalidCursor = () =>
-  unprocessable('The cursor is not valid', [{ field: 'query.cursor', message: 'is not a cursor from a previous page' }]);
 
 /** A foreign-key violation: a referenced account or category vanished between the check and the write. */
 function isForeignKeyViolation(err: unknown): boolean {
@@ -101,10 +98,8 @@ export class TransactionService {
     if (q.max_amount !== undefined) conditions.push(lte(transactions.amount, q.max_amount));
     if (q.merchant) conditions.push(ilike(transactions.merchantName, `%${escapeLike(q.merchant)}%`));
     if (q.cursor) {
-      const raw = decodeCursor(q.cursor, CURSOR_KEYS);
-      const c = raw && cursorParts.safeParse(raw);
-      if (!c || !c.success) throw invalidCursor();
-      conditions.push(sql`(${transactions.date}, ${transactions.id}) < (${c.data.d}::date, ${c.data.i}::uuid)`);
+      const c = decodeCursor(q.cursor, cursorSchema);
+      conditions.push(sql`(${transactions.date}, ${transactions.id}) < (${c.d}::date, ${c.i}::uuid)`);
     }
     return (
       this.db

@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { AppError } from '../http/problem.ts';
-import { JOB_STATES } from '../jobs/types.ts';
+import { AppError } from '../../lib/errors.ts';
+import { JOB_STATES } from '../../jobs/types.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 const QUEUE_TIMEOUT_MS = 1_000;
 
@@ -29,16 +30,6 @@ const jobsDashboard = z.object({
   timestamp: z.string(),
 });
 
-function timeBoxed<T>(promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no answer')), QUEUE_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/jobs',
@@ -54,8 +45,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       try {
-        const [snapshot, schedules, failures] = await timeBoxed(
+        const [snapshot, schedules, failures] = await withTimeout(
           Promise.all([app.jobs.snapshot(), app.jobs.schedules(), request.query.failures > 0 ? app.jobs.recentFailures(request.query.failures) : []]),
+          QUEUE_TIMEOUT_MS,
         );
         return { ...snapshot, schedules, recent_failures: failures, timestamp: new Date().toISOString() };
       } catch {

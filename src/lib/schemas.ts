@@ -1,4 +1,4 @@
-/** Request pieces shared by every module's routes. */
+/** Validation pieces shared by the modules' schemas and routes. */
 import { z } from 'zod';
 
 export const idParams = z.object({ id: z.uuid() });
@@ -22,19 +22,4 @@ export function textField(max: number, min = 1) {
     .min(min)
     .max(max)
     .refine((v) => !v.includes('\u0000'), { message: 'must not contain NUL characters' });
-}
-
-export function encodeCursor(parts: Record<string, string>): string {
-  return Buffer.from(JSON.stringify(parts)).toString('base64url');
-}
-
-/** Decodes a cursor made by encodeCursor; null when it was tampered with or is malformed. */
-export function decodeCursor<K extends string>(cursor: string, keys: readonly K[]): Record<K, string> | null {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
-    for (const k of keys) if (typeof parsed[k] !== 'string') return null;
-    return parsed as Record<K, string>;
-  } catch {
-    return null;
-  }
 }

@@ -1,22 +1,9 @@
-/** Liveness, readiness (and, in later rings, metrics and the admin dashboards). */
-import { z } from 'zod';
+/** GET /api/v1/monitoring/health: readiness, over the health registry's checks. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 
 const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/health',
-    {
-      schema: {
-        tags: ['monitoring'],
-        summary: 'Liveness: the process is up. Touches no dependency.',
-        response: { 200: z.object({ status: z.literal('healthy') }) },
-      },
-    },
-    async () => ({ status: 'healthy' as const }),
-  );
-
-  app.get(
-    '/api/v1/monitoring/health',
     {
       schema: {
         tags: ['monitoring'],

@@ -8,13 +8,9 @@ import { count, gt } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Database } from '../db/client.ts';
-import { accounts, transactions, users } from '../db/schema.ts';
-
-export interface AdminMonitoringOptions {
-  /** The Redis client when REDIS_URL is set. */
-  redis?: Redis;
-}
+import type { Database } from '../../db/client.ts';
+import { accounts, transactions, users } from '../../db/schema.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 const activeLimit = z.object({
   endpoint: z.string(),
@@ -59,16 +55,6 @@ export type SystemStats = z.infer<typeof systemStats>;
 
 const EVENT_LOOP_WINDOW_SECONDS = 60;
 const DEPENDENCY_TIMEOUT_MS = 1_000;
-
-function timeBoxed<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Event-loop delay over the last full minute: the histogram is read and reset every minute, so the
@@ -122,7 +108,7 @@ export async function collectSystemStats(
     countOf(db.select({ n: count() }).from(transactions).where(gt(transactions.createdAt, since))),
   ]);
   const [serverVersion, redisStats] = await Promise.all([
-    timeBoxed(database.serverVersion(), DEPENDENCY_TIMEOUT_MS).catch(() => null),
+    withTimeout(database.serverVersion(), DEPENDENCY_TIMEOUT_MS).catch(() => null),
     redisInfo(redis),
   ]);
   const memory = process.memoryUsage();
@@ -142,7 +128,7 @@ export async function collectSystemStats(
     },
     database: { mode: database.mode, pool_size: pool.size, pool_available: pool.available, server_version: serverVersion },
     redis: redisStats,
-    queue: queue ? await timeBoxed(queue(), DEPENDENCY_TIMEOUT_MS).catch(() => null) : null,
+    queue: queue ? await withTimeout(queue(), DEPENDENCY_TIMEOUT_MS).catch(() => null) : null,
   };
 }
 
@@ -150,7 +136,7 @@ async function redisInfo(redis: Redis | undefined): Promise<SystemStats['redis']
   if (!redis) return { configured: false };
   if (redis.status !== 'ready') return { configured: true, connected: false, used_memory_bytes: null };
   try {
-    const info = await timeBoxed(redis.info('memory'), DEPENDENCY_TIMEOUT_MS);
+    const info = await withTimeout(redis.info('memory'), DEPENDENCY_TIMEOUT_MS);
     const m = /^used_memory:(\d+)\r?$/m.exec(info);
     return { configured: true, connected: true, used_memory_bytes: m ? Number(m[1]) : null };
   } catch {
@@ -158,7 +144,7 @@ async function redisInfo(redis: Redis | undefined): Promise<SystemStats['redis']
   }
 }
 
-const routes: FastifyPluginAsyncZod<AdminMonitoringOptions> = async (app, opts) => {
+const routes: FastifyPluginAsyncZod = async (app) => {
   const loop = new EventLoopDelay();
   app.addHook('onClose', async () => loop.stop());
 
@@ -189,7 +175,7 @@ const routes: FastifyPluginAsyncZod<AdminMonitoringOptions> = async (app, opts) 
         response: { 200: systemStats },
       },
     },
-    async () => collectSystemStats(app.database, opts.redis, loop, app.hasDecorator('jobs') ? () => app.jobs.snapshot() : undefined),
+    async () => collectSystemStats(app.database, app.redis, loop, app.hasDecorator('jobs') ? () => app.jobs.snapshot() : undefined),
   );
 };
 
