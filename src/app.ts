@@ -18,6 +18,7 @@ import { nameRequestTransaction, sentryEnabled } from './observability/sentry.ts
 import { METRICS_PATH } from './routes/metrics.ts';
 import { registerErrorHandlers } from './http/errors.ts';
 import { registerJsonBody } from './http/body.ts';
+import { createEdgeHandlers } from './http/edge.ts';
 import { genRequestId, registerRequestContext } from './http/request-context.ts';
 import authPlugin from './modules/auth/plugin.ts';
 import type { SyncService } from './modules/sync/service.ts';
@@ -49,6 +50,10 @@ declare module 'fastify' {
 }
 
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const parts = deps.parts ?? assemble(await openCore(config, 'serve', deps), 'serve', deps);
+  const { metrics } = parts;
+  // Requests refused before routing answer in the same contract as the rest (src/http/edge.ts).
+  const edge = createEdgeHandlers({ logger: deps.logger, metrics: config.metrics.enabled ? metrics : undefined });
   const app = Fastify({
     loggerInstance: deps.logger.child({ logger: 'http' }) as FastifyBaseLogger,
     // One completion line per request comes from request-context.ts instead of Fastify's pair.
@@ -60,14 +65,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     trustProxy: config.trustProxy as boolean | string[],
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    frameworkErrors: edge.frameworkErrors,
+    clientErrorHandler: edge.clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  const parts = deps.parts ?? assemble(await openCore(config, 'serve', deps), 'serve', deps);
   if (!deps.parts) app.addHook('onClose', async () => parts.close());
-  const { metrics } = parts;
   const redis = parts.redis.get('commands');
   app.decorate('config', config);
   app.decorate('database', parts.database);
