@@ -314,9 +314,9 @@ describe('docker compose files', () => {
     for (const name of ['api', 'worker', 'postgres', 'redis']) {
       expect(compose.services[name]?.healthcheck?.test, name).toBeDefined();
     }
-    expect(compose.services.api.command).toEqual(['node', 'bin/nest-egg.js', 'serve']);
-    expect(compose.services.worker.command).toEqual(['node', 'bin/nest-egg.js', 'worker']);
-    expect(compose.services.migrate.command).toEqual(['node', 'bin/nest-egg.js', 'migrate']);
+    expect(compose.services.api.command).toEqual(['node', '--enable-source-maps', 'dist/main.js', 'serve']);
+    expect(compose.services.worker.command).toEqual(['node', '--enable-source-maps', 'dist/main.js', 'worker']);
+    expect(compose.services.migrate.command).toEqual(['node', '--enable-source-maps', 'dist/main.js', 'migrate']);
     for (const name of ['api', 'worker']) {
       expect(compose.services[name].depends_on).toMatchObject({
         migrate: { condition: 'service_completed_successfully' },
@@ -398,13 +398,14 @@ describe('Dockerfile', () => {
   const all = (op: string) => instructions.filter((i) => i.op === op).map((i) => i.args);
   const args = Object.fromEntries(all('ARG').map((a) => a.split('=') as [string, string]));
 
-  it('is multi-stage on node:20-bookworm-slim with production dependencies only', () => {
+  it('is multi-stage on node:24-bookworm-slim with production dependencies only', () => {
     const froms = all('FROM').map((f) => f.replace(/\$\{(\w+)\}/, (_m, n: string) => args[n] ?? ''));
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const f of froms) expect(f).toMatch(/^node:20-bookworm-slim AS \w+$/);
+    for (const f of froms) expect(f).toMatch(/^node:24-bookworm-slim AS \w+$/);
     expect(all('RUN').some((r) => /npm ci --omit=dev/.test(r))).toBe(true);
     expect(all('COPY')).toContain('--from=deps /app/node_modules ./node_modules');
-    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'bin/nest-egg.js', 'src/main.ts']) {
+    expect(all('COPY')).toContain('--from=build /app/dist ./dist');
+    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/main.ts']) {
       expect(existsSync(join(ROOT, path)), path).toBe(true);
     }
   });
@@ -416,7 +417,7 @@ describe('Dockerfile', () => {
     const env = all('ENV').join(' ');
     for (const kv of ['HOST=0.0.0.0', 'LOG_FORMAT=json', 'ENVIRONMENT=production', 'PORT=8000']) expect(env).toContain(kv);
     expect(all('EXPOSE').join(' ').split(/\s+/)).toContain('8000');
-    expect(JSON.parse(all('CMD').at(-1)!)).toEqual(['node', 'bin/nest-egg.js', 'serve']);
+    expect(JSON.parse(all('CMD').at(-1)!)).toEqual(['node', '--enable-source-maps', 'dist/main.js', 'serve']);
     expect(instructions.some((i) => /\bcurl\b/.test(i.args))).toBe(false);
   });
 
@@ -505,7 +506,7 @@ describe('Kubernetes manifests', () => {
     const c = pod.containers.find((x: Any) => x.name === 'api');
     const portNames = c.ports.map((p: Any) => p.name);
     expect(c.ports.find((p: Any) => p.name === 'http').containerPort).toBe(podConfig.port);
-    expect(c.command).toEqual(['node', 'bin/nest-egg.js', 'serve']);
+    expect(c.command).toEqual(['node', '--enable-source-maps', 'dist/main.js', 'serve']);
     expect(c.livenessProbe).toMatchObject({
       httpGet: { path: '/health' }, initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3,
     });
@@ -515,7 +516,7 @@ describe('Kubernetes manifests', () => {
     expect(c.startupProbe.httpGet.path).toBe('/health');
     for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(portNames).toContain(probe.httpGet.port);
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(podConfig.shutdown.timeoutMs + podConfig.shutdown.drainDelayMs);
-    expect(pod.initContainers.map((x: Any) => x.command)).toContainEqual(['node', 'bin/nest-egg.js', 'migrate']);
+    expect(pod.initContainers.map((x: Any) => x.command)).toContainEqual(['node', '--enable-source-maps', 'dist/main.js', 'migrate']);
     expect(api.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
   });
 
@@ -523,7 +524,7 @@ describe('Kubernetes manifests', () => {
     const worker = byName('Deployment', 'nestegg-worker');
     const pod = worker.spec.template.spec;
     const c = pod.containers.find((x: Any) => x.name === 'worker');
-    expect(c.command).toEqual(['node', 'bin/nest-egg.js', 'worker']);
+    expect(c.command).toEqual(['node', '--enable-source-maps', 'dist/main.js', 'worker']);
     expect(c.ports.find((p: Any) => p.name === 'metrics').containerPort).toBe(podConfig.workerPort);
     for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(probe.httpGet).toEqual({ path: '/health', port: 'metrics' });
     expect(c.livenessProbe).toMatchObject({ initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 });
