@@ -71,6 +71,9 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Wor
   await health.readiness();
   const probe = setInterval(() => void health.readiness(), HEALTH_PROBE_INTERVAL_MS);
   probe.unref();
+  // Loading the Plaid SDK blocks the event loop for a second or more; done during a job, it kept
+  // BullMQ from renewing the locks of the jobs running beside it, and another worker ran them again.
+  await parts.services.bankSync?.prepare();
   await jobs.runner.start();
   await http.listen({ port: config.workerPort, host: config.host });
   log.info(

@@ -9,12 +9,13 @@
  *    the job completes on the other worker.
  * Queue keys live under a unique prefix and are deleted afterwards; the database is dropped.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
@@ -178,6 +179,12 @@ describe.skipIf(!ok)('background worker on Redis and Postgres', () => {
   });
 
   it('runs 200 sync jobs once each over two workers: no duplicate, Plaid mirrored, celery_tasks_total = jobs run', async () => {
+    // On a loaded machine: a CPU hog takes one of the cores for the whole test, so the workers' 2 s
+    // locks must be renewed while they compete for CPU (bounded: it ends itself after 3 minutes).
+    const hog = spawn(process.execPath, ['-e', 'const end = Date.now() + 180000; while (Date.now() < end);'], { stdio: 'ignore' });
+    onTestFinished(() => {
+      hog.kill('SIGKILL');
+    });
     await idle(); // the first syncs queued by exchange-token
     const initial = await total(WORKER_PORTS.slice(0, 2), 'celery_tasks_total{task_name="sync_transactions",status="success"}');
     expect(initial).toBe(ITEMS);

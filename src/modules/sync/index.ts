@@ -32,6 +32,7 @@ function lazyPlaidProvider(plaid: Config['bankSync']['plaid']): BankProvider {
     getAccounts: async (...args) => (await provider()).getAccounts(...args),
     syncPage: async (...args) => (await provider()).syncPage(...args),
     verifyWebhook: async (...args) => (await provider()).verifyWebhook(...args),
+    load: async () => void (await provider()),
   };
 }
 

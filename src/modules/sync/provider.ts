@@ -60,6 +60,12 @@ export interface BankProvider {
   syncPage(accessToken: string, cursor: string | null, count: number): Promise<SyncPage>;
   /** Checks a webhook's signature; resolves true when it is authentic (or verification is off). */
   verifyWebhook(rawBody: string, headers: Record<string, string | string[] | undefined>): Promise<boolean>;
+  /**
+   * Loads now what the first call would load (the Plaid SDK: one to two seconds of module loading
+   * that blocks the event loop). A worker calls it before it takes jobs, so no job's lock goes
+   * unrenewed while the SDK loads.
+   */
+  load?(): Promise<void>;
 }
 
 /**

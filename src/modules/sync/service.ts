@@ -127,6 +127,11 @@ export class SyncService {
     return this.opts.provider.name;
   }
 
+  /** Loads the provider's SDK now rather than on the first sync (see BankProvider.load). */
+  async prepare(): Promise<void> {
+    await this.opts.provider.load?.();
+  }
+
   createLinkToken(userId: string) {
     return this.opts.provider.createLinkToken(userId);
   }
