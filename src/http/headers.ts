@@ -27,8 +27,8 @@ export const DOCS_CSP =
   "default-src 'none'; base-uri 'none'; connect-src 'self'; font-src 'self' data:; form-action 'self'; " +
   "frame-ancestors 'none'; img-src 'self' data:; object-src 'none'; script-src 'self'; style-src 'self'";
 
-/** helmet 8's defaults (what @fastify/helmet sent before), with API_CSP instead of no CSP. */
-const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = Object.freeze([
+/** helmet 8's defaults (what @fastify/helmet sent before), with API_CSP instead of no CSP; exported for answers made outside the hooks (pre-routing rejections). */
+export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = Object.freeze([
   ['content-security-policy', API_CSP],
   ['cross-origin-opener-policy', 'same-origin'],
   ['cross-origin-resource-policy', 'same-origin'],
