@@ -4,7 +4,6 @@
  * (src/routes/index.ts). It never listens.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -19,6 +18,7 @@ import { METRICS_PATH } from './routes/metrics.ts';
 import { registerErrorHandlers } from './http/errors.ts';
 import { registerJsonBody } from './http/body.ts';
 import { createEdgeHandlers } from './http/edge.ts';
+import { DOCS_CSP, registerCors, registerSecurityHeaders } from './http/headers.ts';
 import { genRequestId, registerRequestContext } from './http/request-context.ts';
 import authPlugin from './modules/auth/plugin.ts';
 import type { SyncService } from './modules/sync/service.ts';
@@ -93,10 +93,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   registerErrorHandlers(app);
   registerJsonBody(app);
 
-  await app.register(helmet, {
-    // The Swagger UI at /docs needs inline styles and scripts; the JSON API is unaffected.
-    contentSecurityPolicy: false,
-  });
+  // Constant security headers, Cache-Control and CORS, before the auth and rate-limit hooks.
+  registerSecurityHeaders(app);
+  registerCors(app, config.cors);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Nest Egg API', version: config.version },
@@ -104,7 +103,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The UI's pages get their own CSP (set on its routes only, replacing the strict API one).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
 
   await app.register(authPlugin, { jwtSecret: parts.jwtSecret, accessTtlSeconds: config.auth.accessTokenTtlSeconds });
   // After auth, so the limiter knows request.userId.

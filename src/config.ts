@@ -95,6 +95,33 @@ const trustProxy = z
     return z.NEVER;
   });
 
+/**
+ * CORS_ORIGINS: comma-separated exact origins (`https://app.example.com`, `http://localhost:5173`),
+ * each written as a browser sends it in `Origin` (scheme://host[:port], lower case, no path, no
+ * default port), since they are compared as strings. Empty: no CORS at all.
+ */
+const corsOrigins = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return [];
+    const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const item of list) {
+      let origin: string | undefined;
+      try {
+        const u = new URL(item);
+        if (u.protocol === 'http:' || u.protocol === 'https:') origin = u.origin;
+      } catch {
+        origin = undefined;
+      }
+      if (origin !== item) {
+        ctx.addIssue({ code: 'custom', message: `must be comma-separated origins like https://app.example.com (scheme://host[:port], lower case, no path or trailing slash): ${JSON.stringify(item.slice(0, 80))} is not` });
+        return z.NEVER;
+      }
+    }
+    return [...new Set(list)];
+  });
+
 /** RATE_LIMIT_POLICIES: `name=limit/window_seconds` pairs, comma-separated, e.g. `transactions=100/60,default=600/60`. */
 const rateLimitPolicies = z
   .string()
@@ -223,6 +250,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
   SHUTDOWN_DRAIN_DELAY_MS: int(0, 0, 600_000),
   BODY_LIMIT_BYTES: int(1_048_576, 1_024, 104_857_600),
+  CORS_ORIGINS: corsOrigins,
+  CORS_ALLOW_CREDENTIALS: bool(false),
 });
 
 export interface Config {
@@ -278,6 +307,8 @@ export interface Config {
   rateLimit: RateLimitOptions;
   shutdown: { timeoutMs: number; drainDelayMs: number };
   bodyLimitBytes: number;
+  /** Browser cross-origin access: the exact allowed origins (none: no CORS headers at all). */
+  cors: { origins: string[]; allowCredentials: boolean };
 }
 
 export class ConfigError extends Error {
@@ -374,5 +405,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    cors: { origins: e.CORS_ORIGINS, allowCredentials: e.CORS_ALLOW_CREDENTIALS },
   };
 }

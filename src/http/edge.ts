@@ -16,7 +16,11 @@ import type { Logger } from '../observability/logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { OTHER_METHOD, UNMATCHED_ENDPOINT, normalizeMethod } from './metrics.ts';
 import { problem } from './problem.ts';
-import { SECURITY_HEADERS } from './security-headers.ts';
+import { SECURITY_HEADERS } from './headers.ts';
+
+/** The security headers as an object (for a reply) and as raw header lines (for a socket), built once. */
+const HEADER_OBJECT: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(SECURITY_HEADERS));
+const HEADER_LINES = SECURITY_HEADERS.map(([name, value]) => `${name}: ${value}`).join('\r\n');
 
 export interface EdgeDeps {
   logger: Logger;
@@ -73,7 +77,7 @@ export function createEdgeHandlers(deps: EdgeDeps) {
     count(method, rejection.status);
     void reply
       .code(rejection.status)
-      .headers(SECURITY_HEADERS)
+      .headers(HEADER_OBJECT)
       .header('x-request-id', request.id)
       .type('application/problem+json')
       .send(problem(rejection.status, rejection.detail, { request_id: request.id }));
@@ -98,7 +102,7 @@ export function createEdgeHandlers(deps: EdgeDeps) {
         'Content-Type: application/problem+json',
         `Content-Length: ${Buffer.byteLength(body)}`,
         `X-Request-ID: ${requestId}`,
-        ...Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}`),
+        HEADER_LINES,
         'Connection: close',
       ];
       socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);

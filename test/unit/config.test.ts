@@ -157,10 +157,30 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', 'everyone!'],
     ['BODY_LIMIT_BYTES', '10'],
     ['RATE_LIMIT_POLICIES', 'transactions=lots'],
+    ['CORS_ORIGINS', 'https://app.example.com/'],
+    ['CORS_ORIGINS', 'https://app.example.com/path'],
+    ['CORS_ORIGINS', 'https://App.Example.com'],
+    ['CORS_ORIGINS', 'https://app.example.com:443'],
+    ['CORS_ORIGINS', '*'],
+    ['CORS_ORIGINS', 'app.example.com'],
+    ['CORS_ORIGINS', 'ftp://files.example.com'],
+    ['CORS_ORIGINS', 'https://ok.example.com,null'],
+    ['CORS_ALLOW_CREDENTIALS', 'perhaps'],
   ])('%s=%j is refused with one line naming the variable', (name, value) => {
     const err = configError({ [name]: value });
     expect(err.message).not.toContain('\n');
     expect(err.message).toMatch(new RegExp(`^Invalid configuration: ${name} `));
+  });
+
+  it('reads CORS_ORIGINS as exact origins, none by default, and CORS_ALLOW_CREDENTIALS off by default', () => {
+    expect(loadConfig({}).cors).toEqual({ origins: [], allowCredentials: false });
+    expect(loadConfig({ CORS_ORIGINS: ' https://app.example.com , http://localhost:5173,https://app.example.com', CORS_ALLOW_CREDENTIALS: 'true' }).cors).toEqual({
+      origins: ['https://app.example.com', 'http://localhost:5173'],
+      allowCredentials: true,
+    });
+    expect(configError({ CORS_ORIGINS: 'https://app.example.com/' }).message).toMatch(
+      /^Invalid configuration: CORS_ORIGINS must be comma-separated origins like https:\/\/app\.example\.com \(scheme:\/\/host\[:port\]/,
+    );
   });
 
   it('says what is allowed', () => {
