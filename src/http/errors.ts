@@ -12,15 +12,42 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Pro
     .send({ ...p, request_id: request.id });
 }
 
-/** Field errors named `body.x`, `query.x`, `params.x` or `headers.x`; one (the first) per field. */
-function fieldErrors(error: FastifyError): FieldError[] {
+/** Where each validation context's input is on the request. */
+const REQUEST_PART = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' } as const;
+
+/**
+ * Whether the value at `path` (a validation issue's `instancePath` split) is absent from the
+ * request's input. zod 4 reports a missing key by the type or option it expected (`Invalid input:
+ * expected string, received undefined`, `Invalid option: …`, `Invalid input` for a union) and keeps
+ * no `input` on its issues, so the input itself is looked at: the key is missing when its parent
+ * is an object without it. A parent of the wrong type is that parent's own error.
+ */
+function isMissing(input: unknown, path: string[]): boolean {
+  let node = input;
+  for (const key of path) {
+    if (node === undefined) return true;
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return node !== null && typeof node === 'object';
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node === undefined;
+}
+
+/**
+ * Field errors named `body.x`, `query.x`, `params.x` or `headers.x`; one (the first) per field.
+ * A field the request left out is reported as `Required`, for every route and whatever its type.
+ */
+function fieldErrors(error: FastifyError, request: FastifyRequest): FieldError[] {
   const raw = (error as FastifyError & { validationContext?: string }).validationContext ?? 'body';
   const context = raw === 'querystring' ? 'query' : raw;
+  const part = REQUEST_PART[raw as keyof typeof REQUEST_PART] as keyof FastifyRequest | undefined;
+  const input: unknown = part === undefined ? null : request[part];
   const byField = new Map<string, FieldError>();
   for (const v of error.validation ?? []) {
-    const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+    const segments = v.instancePath.split('/').filter(Boolean);
+    const path = segments.join('.');
     const field = path ? `${context}.${path}` : context;
-    if (!byField.has(field)) byField.set(field, { field, message: v.message ?? 'is invalid' });
+    const message = part !== undefined && isMissing(input, segments) ? 'Required' : (v.message ?? 'is invalid');
+    if (!byField.has(field)) byField.set(field, { field, message });
   }
   return [...byField.values()];
 }
@@ -70,7 +97,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       return sendProblem(request, reply, problem(error.status, error.message, error.errors ? { errors: error.errors } : {}));
     }
     if (hasZodFastifySchemaValidationErrors(error) || error.code === 'FST_ERR_VALIDATION') {
-      return sendProblem(request, reply, problem(422, 'The request did not pass validation', { errors: fieldErrors(error) }));
+      return sendProblem(request, reply, problem(422, 'The request did not pass validation', { errors: fieldErrors(error, request) }));
     }
     switch (error.code) {
       case 'FST_ERR_CTP_INVALID_JSON_BODY':

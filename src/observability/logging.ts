@@ -40,22 +40,63 @@ function toLogEvent(level: number, bindings: Record<string, unknown>, args: unkn
 
 const TEXT_SKIP = new Set(['level', 'timestamp', 'logger', 'event']);
 
-/** Renders one JSON log line as the guide's text line. Formatting is kept out of the JSON path. */
+/**
+ * Characters a terminal or a line-oriented shipper could act on: C0 controls (NUL, BEL, backspace,
+ * ESC, CR, LF, …), DEL, C1 controls (U+0080–U+009F), the Unicode line and paragraph separators, and
+ * lone surrogates (not encodable as UTF-8). A valid surrogate pair (an emoji) is left alone.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** The cheap test for CONTROL; surrogates of either kind only send the line to the exact replace. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const MAYBE_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff]/;
+/** What pino's JSON leaves raw inside a string: DEL, C1, U+2028/9, lone surrogates (CONTROL less C0). */
+const JSON_RAW = /[\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const MAYBE_JSON_RAW = /[\u007f-\u009f\u2028\u2029\ud800-\udfff]/;
+const SHORT_ESCAPES: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+/** JSON-style escapes for every control character: `\n`, `\t`, `\u0007`, `\u009b`, `\u2028`, `\ud800`. */
+export function escapeControls(text: string): string {
+  if (!MAYBE_CONTROL.test(text)) return text;
+  return text.replace(CONTROL, escapeOne);
+}
+
+function escapeOne(c: string): string {
+  return SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * pino's JSON already escapes C0 controls, quotes and backslashes; DEL, C1 controls, U+2028/9 and
+ * lone surrogates it writes raw (valid JSON, but some line splitters break lines there). They can
+ * only stand inside a JSON string, where `\uXXXX` means the same character: JSON.parse gives back
+ * exactly what was logged.
+ */
+function escapeJsonLine(line: string): string {
+  return MAYBE_JSON_RAW.test(line) ? line.replace(JSON_RAW, escapeOne) : line;
+}
+
+/** A value that needs quoting: a reader could take part of it for a separator, a quote or an escape. */
+const NEEDS_QUOTES = /[\s"=\\]/;
+
+/**
+ * Renders one JSON log line as the guide's text line. Formatting is kept out of the JSON path.
+ * Every part (timestamp, logger, level, event, keys and values) is written with its control
+ * characters escaped, so one event is always exactly one line whatever its fields hold.
+ */
 export function formatTextLine(json: string): string {
   let rec: Record<string, unknown>;
   try {
     rec = JSON.parse(json) as Record<string, unknown>;
   } catch {
-    return json.endsWith('\n') ? json : `${json}\n`;
+    return `${escapeControls(json.endsWith('\n') ? json.slice(0, -1) : json)}\n`;
   }
   const ts = String(rec.timestamp ?? new Date().toISOString()).replace('T', ' ').slice(0, 19);
   const parts = [ts, String(rec.logger ?? 'app'), String(rec.level ?? 'info').toUpperCase(), String(rec.event ?? '')];
   for (const [key, value] of Object.entries(rec)) {
     if (TEXT_SKIP.has(key) || value === undefined) continue;
-    parts.push(`${key}=${typeof value === 'string' && !/[\s"=]/.test(value) ? value : JSON.stringify(value)}`);
+    parts.push(`${key}=${typeof value === 'string' && !NEEDS_QUOTES.test(value) && !MAYBE_CONTROL.test(value) ? value : JSON.stringify(value)}`);
   }
-  // One line per event, whatever the event text holds.
-  return `${parts.join(' ').replace(/[\r\n]+/g, ' ')}\n`;
+  return `${escapeControls(parts.join(' '))}\n`;
 }
 
 class TextStream extends Writable {
@@ -95,6 +136,7 @@ export function createLogger(opts: LoggingOptions): Logger {
       },
       serializers: { error: (e: unknown) => scrub(e), err: (e: unknown) => scrub(e) },
       hooks: {
+        streamWrite: escapeJsonLine,
         // Event names are fixed strings, but a message built from user input must be scrubbed too.
         logMethod(args, method, level) {
           for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = scrubText(args[i] as string);

@@ -20,6 +20,17 @@ const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const PLAID_TOKEN = /\b(?:access|public|link|processor)-(?:sandbox|development|production)-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b/gi;
 /** Credentials inside a URL: `postgres://user:pass@host` → `postgres://[REDACTED]@host`. */
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]*@/gi;
+/**
+ * `key=value` / `key: value` pairs in free text whose key names a secret (`password=…`,
+ * `client_secret: …`, `"access_token":"…"`, `x-api-key: …`, `Authorization: Bearer …`), the key
+ * quoted or not; the value quoted (an unterminated quote runs to the end of the text),
+ * JSON-escaped-quoted (`\\"…\\"`) or bare (up to whitespace, `&`, `,`, `;`, `)`, `}` or `>`).
+ * Only the value goes: `password=[REDACTED]`. The match starts at the secret word itself, so a
+ * prefix (`new_`, `client_`, `x-`) stays as it is; a Bearer or Basic scheme after `authorization`
+ * is kept too.
+ */
+const KEY_VALUE_SECRET =
+  /(passw(?:or)?d|pwd|secret|token|api[-_]?key|authorization)(\\?["']?[ \t]*[=:][ \t]*)((?:Bearer|Basic)[ \t]+)?(?:\\"(?:[^"\\]|\\(?!"))*\\"|"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s"'&,;)}>]+)/gi;
 /** Fields holding a URL or path, or a bare query string: their query parameters are judged by name. */
 const URL_KEY = /^(?:url|uri|href|path|url\.full|url\.path|http\.url|http\.target)$/i;
 const QUERY_KEY = /^(?:url\.query|http\.query|query_?string)$/i;
@@ -41,13 +52,18 @@ export function maskDigits(value: string): string {
 
 /**
  * Whatever any pattern below could match contains one of these: `@` (emails, URL credentials),
- * whitespace (Bearer/Basic), `eyJ` (JWTs), a Plaid environment between dashes, or eight digits with
- * at most single spaces or dashes between them. Most strings in a log line (event names, routes,
- * methods, ids) contain none, and one test is cheaper than the six replaces.
+ * whitespace (Bearer/Basic, and a key=value secret with spaces around its separator), `eyJ`
+ * (JWTs), a Plaid environment between dashes, eight digits with at most single spaces or dashes
+ * between them, or a secret word followed by its separator (an optional quote, then `=` or `:`).
+ * Most strings in a log line (event names, routes, methods, ids) contain none, and one test is
+ * cheaper than the seven replaces.
  */
-const MAYBE_SENSITIVE = /[@\s]|eyJ|-(?:sandbox|development|production)-|\d(?:[ -]?\d){7}/i;
+const MAYBE_SENSITIVE = /[@\s]|eyJ|-(?:sandbox|development|production)-|\d(?:[ -]?\d){7}|(?:passw(?:or)?d|pwd|secret|token|api[-_]?key|authorization)\\?["']?[=:]/i;
 
-/** Masks emails, credentials (bearer, JWT, Plaid tokens, URL passwords) and long digit runs inside free text. */
+/**
+ * Masks emails, credentials (key=value secrets, bearer, JWT, Plaid tokens, URL passwords) and long
+ * digit runs inside free text.
+ */
 export function scrubText(text: string): string {
   return MAYBE_SENSITIVE.test(text) ? scrubTextFully(text) : text;
 }
@@ -55,6 +71,7 @@ export function scrubText(text: string): string {
 /** scrubText without the precheck (exported for the test that the precheck never skips a match). */
 export function scrubTextFully(text: string): string {
   return text
+    .replace(KEY_VALUE_SECRET, (_m, key: string, separator: string, scheme: string | undefined) => `${key}${separator}${scheme ?? ''}${REDACTED}`)
     .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
     .replace(JWT, REDACTED)
     .replace(PLAID_TOKEN, REDACTED)

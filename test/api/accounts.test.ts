@@ -54,7 +54,6 @@ describe('accounts', () => {
     [{ type: 'checking', current_balance: '1' }, 'body.name'],
     [{ name: '   ', type: 'checking', current_balance: '1' }, 'body.name'],
     [{ name: 'A', type: 'brokerage', current_balance: '1' }, 'body.type'],
-    [{ name: 'A', type: 'checking' }, 'body.current_balance'],
     [{ name: 'A', type: 'checking', current_balance: '1.234' }, 'body.current_balance'],
     [{ name: 'A', type: 'checking', current_balance: 1.5, mask: '12345' }, 'body.mask'],
     [{ name: 'A', type: 'checking', current_balance: 1.5, mask: '1' }, 'body.mask'],
@@ -67,6 +66,34 @@ describe('accounts', () => {
     expect(res.statusCode).toBe(422);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(json<{ errors: { field: string }[] }>(res).errors.map((e) => e.field)).toContain(field);
+  });
+
+  it('creates an account without current_balance at "0.00"', async () => {
+    const res = await create(alice, { name: 'New Savings', type: 'savings' });
+    expect(res.statusCode, res.body).toBe(201);
+    const a = json<Account>(res);
+    expect(a).toMatchObject({ name: 'New Savings', current_balance: '0.00', currency: 'USD' });
+    const got = await t.app.inject({ method: 'GET', url: `/api/v1/accounts/${a.id}`, headers: alice });
+    expect(json<Account>(got).current_balance).toBe('0.00');
+  });
+
+  it('says a missing name is required', async () => {
+    const res = await create(alice, { type: 'checking' });
+    expect(res.statusCode).toBe(422);
+    expect(json<{ errors: { field: string; message: string }[] }>(res).errors).toEqual([{ field: 'body.name', message: 'Required' }]);
+  });
+
+  it('the OpenAPI document shows current_balance optional with its "0.00" default', async () => {
+    const doc = json<{ paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: Record<string, unknown> }> } }>> }>(
+      await t.app.inject({ method: 'GET', url: '/docs/json' }),
+    );
+    const schema = (doc.paths['/api/v1/accounts/'] ?? doc.paths['/api/v1/accounts'])!.post!.requestBody.content['application/json']!.schema as {
+      required?: string[];
+      properties: Record<string, { default?: unknown }>;
+    };
+    expect(schema.required).toEqual(expect.arrayContaining(['name', 'type']));
+    expect(schema.required ?? []).not.toContain('current_balance');
+    expect(schema.properties.current_balance!.default).toBe('0.00');
   });
 
   it('ignores a client-sent source: API accounts are always manual', async () => {

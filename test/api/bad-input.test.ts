@@ -98,6 +98,31 @@ describe('bad input', () => {
     });
   });
 
+  describe('a missing required field is reported as Required', () => {
+    it.each([
+      ['an account without name and type', '/api/v1/accounts', {}, [
+        { field: 'body.name', message: 'Required' },
+        { field: 'body.type', message: 'Required' },
+      ]],
+      ['a transaction without account_id, date and amount', '/api/v1/transactions', { description: 'x' }, [
+        { field: 'body.account_id', message: 'Required' },
+        { field: 'body.amount', message: 'Required' },
+        { field: 'body.date', message: 'Required' },
+      ]],
+      ['a login without password', '/api/v1/auth/login', { email: 'someone@example.com' }, [{ field: 'body.password', message: 'Required' }]],
+    ])('%s', async (_what, url, payload, expected) => {
+      const body = expectProblem(await postRaw(url, JSON.stringify(payload)), 422);
+      expect([...body.errors!].sort((a, b) => a.field.localeCompare(b.field))).toEqual(expected);
+    });
+
+    it('a present but wrong value keeps its own message', async () => {
+      const body = expectProblem(await postRaw('/api/v1/accounts', JSON.stringify({ name: 5, type: 'checking' })), 422);
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors![0]!.field).toBe('body.name');
+      expect(body.errors![0]!.message).not.toBe('Required');
+    });
+  });
+
   it('a body over 1 MiB is a 413', async () => {
     const big = JSON.stringify({ account_id: accountId, date: '2024-02-17', amount: '1.00', description: 'x'.repeat(1_100_000) });
     expectProblem(await postRaw('/api/v1/transactions', big), 413);

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createOrPromoteAdmin } from '../../src/modules/auth/admin.ts';
 import type { InlineRunner } from '../../src/jobs/inline-runner.ts';
 import { bearer, createTestApp, json, registerAndLogin, type TestApp } from '../helpers/app.ts';
+import { scrubText } from '../../src/observability/redact.ts';
 import { FAKE_PLAID_CLIENT_ID, FAKE_PLAID_SECRET, FakePlaid } from '../helpers/fake-plaid.ts';
 
 interface Item {
@@ -269,3 +270,76 @@ describe('bank sync switched off', () => {
     expect(res.headers['content-type']).toContain('application/problem+json');
   });
 });
+
+/** A character the logs must never carry raw: C0, DEL, C1, U+2028/9, a lone surrogate. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+for (const format of ['json', 'text'] as const) {
+  describe(`log injection through the unauthenticated Plaid webhook (LOG_FORMAT=${format})`, () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp({ LOG_FORMAT: format, RATE_LIMIT_ENABLED: 'false' });
+    });
+    afterAll(async () => t?.close());
+
+    const send = (id: string, webhook_type: string, webhook_code: string) =>
+      t.app.inject({ method: 'POST', url: '/api/v1/plaid/webhook', headers: { 'x-request-id': id }, payload: { webhook_type, webhook_code, item_id: 'x' } });
+    const linesOf = (id: string) => t.logs().filter((l) => l.includes(id));
+
+    it('control characters in webhook_type/webhook_code stay escaped: one line per event, none raw', async () => {
+      const type = 'TRANSACTIONS\n2024-02-17 10:30:15 api.auth INFO user_login user_id=1\r\u2028\u2029';
+      const code = 'X\u0000\u0007\b\u001b[2J\u001b]0;owned\u0007\u007f\u0085\u009b31m\ud800';
+      const id = `inject-${format}`;
+      const res = await send(id, type, code);
+      expect(res.statusCode).toBe(401);
+      const lines = linesOf(id);
+      // the rejection and the request's completion line, nothing split off
+      expect(lines).toHaveLength(2);
+      for (const line of t.logs()) expect(line, line).not.toMatch(RAW_CONTROL);
+      const rejected = lines.filter((l) => l.includes('plaid_webhook_rejected'));
+      expect(rejected).toHaveLength(1);
+      if (format === 'json') {
+        expect(JSON.parse(rejected[0]!)).toMatchObject({ event: 'plaid_webhook_rejected', level: 'warn', webhook_type: scrubText(type), webhook_code: scrubText(code) });
+      } else {
+        expect(rejected[0]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+ WARN plaid_webhook_rejected /);
+        expect(rejected[0]).toContain(`webhook_type=${JSON.stringify(scrubText(type)).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')}`);
+        expect(rejected[0]).toContain('webhook_code="X\\u0000\\u0007\\b\\u001b[2J\\u001b]0;owned\\u0007\\u007f\\u0085\\u009b31m\\ud800"');
+        // no forged line: the injected "user_login" is inside the quoted value, not at a line start
+        expect(t.logs().filter((l) => / INFO user_login /.test(l.slice(0, 60)))).toEqual([]);
+      }
+    });
+
+    it('random strings (all C0/C1 controls, separators, lone surrogates) in both fields: every event one clean line', async () => {
+      let seed = format === 'json' ? 101 : 202;
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      const special = [
+        ...Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)), '\u007f',
+        ...Array.from({ length: 32 }, (_, i) => String.fromCharCode(0x80 + i)), '\u2028', '\u2029', '\ud800', '\udfff', '"', '\\', '=', ' ',
+      ];
+      const randomString = () => {
+        let s = '';
+        for (let n = 1 + random(40); n > 0; n--) s += random(2) ? special[random(special.length)] : String.fromCharCode(random(3) ? 0x20 + random(95) : random(0x10000));
+        return s;
+      };
+      for (let i = 0; i < 200; i++) {
+        const id = `random-${format}-${i}`;
+        const [type, code] = [randomString(), randomString()];
+        expect((await send(id, type, code)).statusCode).toBe(401);
+        const lines = linesOf(id);
+        expect(lines, `${JSON.stringify(type)} ${JSON.stringify(code)}`).toHaveLength(2);
+        for (const line of lines) {
+          expect(line, line).not.toMatch(RAW_CONTROL);
+          if (format === 'json') JSON.parse(line);
+        }
+        if (format === 'json') {
+          const rec = JSON.parse(lines.find((l) => l.includes('plaid_webhook_rejected'))!) as Record<string, unknown>;
+          expect([rec.webhook_type, rec.webhook_code]).toEqual([scrubText(type), scrubText(code)]);
+        }
+      }
+    });
+  });
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger, formatTextLine, getLogger, type Logger } from '../../src/observability/logging.ts';
+import { scrubText } from '../../src/observability/redact.ts';
 
 function capture(format: 'json' | 'text', level = 'info', file?: string): { log: Logger; lines: () => string[] } {
   const lines: string[] = [];
@@ -85,7 +86,78 @@ describe('text format', () => {
     const line = formatTextLine(
       JSON.stringify({ level: 'info', timestamp: '2024-02-17T10:30:15.123Z', logger: 'x', event: 'two\nlines', note: 'a b', eq: 'k=v', n: 1, o: { a: 1 } }),
     );
-    expect(line).toBe('2024-02-17 10:30:15 x INFO two lines note="a b" eq="k=v" n=1 o={"a":1}\n');
+    expect(line).toBe('2024-02-17 10:30:15 x INFO two\\nlines note="a b" eq="k=v" n=1 o={"a":1}\n');
+  });
+
+  it('escapes control characters JSON-style in the event, the logger name, keys and values', () => {
+    const { log, lines } = capture('text');
+    const nasty = 'a\x00b\x07c\bd\x1b[31me\x7ff\x85g\x9bh\u2028i\u2029j\rk\nl\tm\ud800n\udc00o';
+    getLogger(log, 'mod\x1b]0;x\x07').warn({ value: nasty, [`k\ney`]: 1, nested: { inner: nasty }, emoji: 'ok 😀' }, `ev\x1b[2Jent\r\n${nasty}`);
+    expect(lines()).toHaveLength(1);
+    const line = lines()[0]!;
+    expect(line).not.toMatch(RAW_CONTROL);
+    const escaped = 'a\\u0000b\\u0007c\\bd\\u001b[31me\\u007ff\\u0085g\\u009bh\\u2028i\\u2029j\\rk\\nl\\tm\\ud800n\\udc00o';
+    expect(line).toContain(` mod\\u001b]0;x\\u0007 WARN ev\\u001b[2Jent\\r\\n${escaped} `);
+    expect(line).toContain(` value="${escaped}"`);
+    expect(line).toContain(' k\\ney=1');
+    expect(line).toContain(`"inner":"${escaped}"`);
+    expect(line).toContain('emoji="ok 😀"');
+  });
+
+  it('quotes a value holding a backslash, so an escape in the line always means a control character', () => {
+    const line = formatTextLine(JSON.stringify({ level: 'info', timestamp: '2024-02-17T10:30:15.123Z', logger: 'x', event: 'e', p: 'a\\u0007', q: '' }));
+    expect(line).toBe('2024-02-17 10:30:15 x INFO e p="a\\\\u0007" q=\n');
+  });
+});
+
+/** Any character the text format must never write raw (lone surrogates included). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A seeded PRNG (same strings each run): a failure names the string that caused it. */
+function randomStrings(count: number, seed: number): string[] {
+  let s = seed;
+  const random = (n: number) => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s % n;
+  };
+  const special = [
+    ...Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)), '\x7f',
+    ...Array.from({ length: 32 }, (_, i) => String.fromCharCode(0x80 + i)), '\u2028', '\u2029',
+    '\ud800', '\udbff', '\udc00', '\udfff', '😀', '"', '\\', '=', ' ', '{', '}', '[', ']', ':', ',', 'é', '\ufeff', '\ufffd',
+  ];
+  return Array.from({ length: count }, () => {
+    let out = '';
+    for (let n = random(24); n > 0; n--) {
+      const pick = random(4);
+      out += pick === 0 ? special[random(special.length)] : pick === 1 ? String.fromCharCode(random(0x10000)) : String.fromCharCode(0x20 + random(95));
+    }
+    return out;
+  });
+}
+
+describe.each(['json', 'text'] as const)('random strings in every field (%s)', (format) => {
+  it('2,000 events: one line each, and it parses back (json) or holds no raw control character (text)', () => {
+    const { log, lines } = capture(format);
+    const strings = randomStrings(8_000, format === 'json' ? 11 : 12);
+    const events = 2_000;
+    for (let i = 0; i < events; i++) {
+      const [a, b, c, d] = strings.slice(i * 4, i * 4 + 4) as [string, string, string, string];
+      getLogger(log, `mod.${c}`).child({ bound: d }).info({ webhook_type: a, webhook_code: b, nested: { list: [a, c] }, [`k${d}`]: c, n: i }, b);
+    }
+    expect(lines()).toHaveLength(events);
+    lines().forEach((line, i) => {
+      expect(line, line).not.toMatch(RAW_CONTROL);
+      if (format === 'json') {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        const [a, b] = strings.slice(i * 4, i * 4 + 2) as [string, string];
+        // exactly what was logged comes back (after the scrubber, which may mask part of it)
+        expect(rec).toMatchObject({ level: 'info', n: i, webhook_type: scrubText(a), webhook_code: scrubText(b), event: scrubText(b) });
+      } else {
+        expect(line, line).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} mod\./);
+        expect(line.endsWith(` n=${i}`), line).toBe(true);
+      }
+    });
   });
 });
 

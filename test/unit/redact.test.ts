@@ -46,6 +46,37 @@ describe('scrubText', () => {
     expect(scrubText('basic dXNlcjpwYXNz')).toBe(`basic ${REDACTED}`);
   });
 
+  it('masks the value of key=value and key: value secrets in free text, keeping the key', () => {
+    const cases: [string, string][] = [
+      ['login failed: password=hunter2 for user', 'login failed: password=[REDACTED] for user'],
+      ['connect: PASSWORD = hunter2', 'connect: PASSWORD = [REDACTED]'],
+      ['new_password="correct horse" rejected', 'new_password=[REDACTED] rejected'],
+      ["client_secret='s3cr3t value' x", 'client_secret=[REDACTED] x'],
+      ['secret:abc;next', 'secret:[REDACTED];next'],
+      ['token=abc, then', 'token=[REDACTED], then'],
+      ['GET /cb?access_token=at-1&refresh_token=rt-2&state=ok', 'GET /cb?access_token=[REDACTED]&refresh_token=[REDACTED]&state=ok'],
+      ['body {"refresh_token":"rt-3","ok":true}', 'body {"refresh_token":[REDACTED],"ok":true}'],
+      ['body {"password":"p\\"w"}', 'body {"password":[REDACTED]}'],
+      ['raw {\\"api_key\\":\\"k-1\\"}', 'raw {\\"api_key\\":[REDACTED]}'],
+      ['x-api-key: k-2', 'x-api-key: [REDACTED]'],
+      ['API_KEY=k-3', 'API_KEY=[REDACTED]'],
+      ['authorization: Bearer opaque-4', 'authorization: Bearer [REDACTED]'],
+      ['Authorization=Basic dXNlcjpwYXNz', 'Authorization=Basic [REDACTED]'],
+      ['password="cut off here', 'password=[REDACTED]'],
+    ];
+    for (const [text, want] of cases) expect(scrubText(text), text).toBe(want);
+    // Mixed with the other rules in one message.
+    expect(scrubText('user jane.doe@example.com password=hunter2 card 4111111111111111')).toBe(
+      'user j***@example.com password=[REDACTED] card ************1111',
+    );
+  });
+
+  it('leaves words that only look like secret keys alone', () => {
+    for (const s of ['tokens=5', 'token_refreshed', 'refresh_token_reused', 'password_changed', 'secret_rotation_due', 'compass=north']) {
+      expect(scrubText(s)).toBe(s);
+    }
+  });
+
   it('leaves identifiers, dates, timestamps and short numbers alone', () => {
     for (const s of [
       '123e4567-e89b-12d3-a456-426614174000',
@@ -84,6 +115,38 @@ describe('scrubText', () => {
     // The corpus exercises both sides of the precheck.
     expect(sensitive).toBeGreaterThan(1_000);
     expect(checked - sensitive).toBeGreaterThan(2_000);
+  });
+
+  it('its precheck never skips a key=value secret either (random texts)', () => {
+    // Secret words and near misses, separators, quotes (plain and JSON-escaped), value ends and
+    // other text, joined at random, with and without whitespace around the separator.
+    const pieces = [
+      'password', 'PASSWORD', 'Passwd', 'pwd', 'pass', 'secret', 'client_secret', 'token', 'tokens', 'access_token', 'refresh_token',
+      'api_key', 'API-KEY', 'x-api-key', 'apikey', 'Authorization', 'Bearer', 'Basic', '=', '=', ':', ':', '"', "'", '\\"', '\\', '&', ',',
+      ';', '}', ')', '>', ' ', '\t', 'a', 'hunter2', 'x y', '[REDACTED]', '?', '/cb', '_', '-',
+    ];
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let sensitive = 0;
+    let compact = 0;
+    let unchanged = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const text = Array.from({ length: 1 + random(6) }, () => pieces[random(pieces.length)]!).join('');
+      const full = scrubTextFully(text);
+      expect(scrubText(text), text).toBe(full);
+      if (full === text) unchanged++;
+      else {
+        sensitive++;
+        // caught by the precheck's secret-word branch alone (no whitespace to trip it)
+        if (!/\s/.test(text)) compact++;
+      }
+    }
+    expect(sensitive).toBeGreaterThan(500);
+    expect(compact).toBeGreaterThan(200);
+    expect(unchanged).toBeGreaterThan(2_000);
   });
 });
 

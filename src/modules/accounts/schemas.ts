@@ -27,7 +27,9 @@ export const createAccountBody = z.object({
   type: fields.type,
   institution: fields.institution.optional(),
   mask: fields.mask.optional(),
-  current_balance: fields.current_balance,
+  // A new manual account without a balance starts at zero. `prefault` (not `default`): the value
+  // is an input that is parsed like any other, so the OpenAPI document shows the default too.
+  current_balance: fields.current_balance.prefault('0.00'),
   currency: fields.currency.default('USD'),
 });
 
