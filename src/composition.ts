@@ -9,7 +9,7 @@
  * `serve` and `worker` differ only in what they start (src/server.ts, src/worker.ts); tests hand
  * in a database, a metrics registry, a bank provider or schedules of their own.
  */
-import type { Config } from './config.ts';
+import { requireSharedSecrets, type Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { createJobSystem, type JobRole, type JobSystem } from './jobs/index.ts';
 import { schedulesOf } from './jobs/tasks.ts';
@@ -45,6 +45,8 @@ export interface CoreOptions {
 
 /** The metrics registry and the database, timed into it; migrated at start for serve and worker unless MIGRATE_ON_START=false. */
 export async function openCore(config: Config, role: Role, opts: CoreOptions): Promise<Core> {
+  // Before anything is opened: replicas that would not agree on their secrets do not start.
+  if (role === 'serve' || role === 'worker') requireSharedSecrets(config);
   const metrics =
     opts.metrics ??
     createMetrics({

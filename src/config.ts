@@ -315,6 +315,26 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * Server mode (DATABASE_URL) runs any number of API replicas and workers on one database: secrets
+ * each process generated for itself would make them reject each other's tokens and leave workers
+ * unable to open the bank tokens the API sealed; kept in the shared database, the token key would
+ * sit beside the ciphertexts it protects. So `serve` and `worker` need both configured there, in
+ * every environment. Throws the one-line error naming what is missing.
+ */
+export function requireSharedSecrets(config: Config): void {
+  if (!config.database.url) return;
+  const missing = [
+    !config.auth.jwtSecret && 'JWT_SECRET',
+    config.bankSync.provider !== 'none' && !config.bankSync.encryptionKey && 'TOKEN_ENCRYPTION_KEY',
+  ].filter((name): name is string => typeof name === 'string');
+  if (missing.length === 0) return;
+  throw new ConfigError(
+    `Invalid configuration: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required with DATABASE_URL ` +
+      '(every API replica and worker must share them; make each with `openssl rand -base64 32`)',
+  );
+}
+
 /** Variables whose whole value is a credential (JWT_SECRET, METRICS_TOKEN, PLAID_SECRET, TOKEN_ENCRYPTION_KEY…): a bad one is named, never echoed. */
 const SECRET_VARIABLE = /SECRET|PASSWORD|(^|_)TOKEN$|(^|_)KEY$/;
 

@@ -53,6 +53,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   async (err: unknown) => {
+    // A configuration problem found while starting (e.g. missing shared secrets) is one line, exit 2.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`nest-egg: ${err instanceof Error ? err.message : String(err)}\n`);
     const { captureFatalAndClose } = await import('./observability/sentry.ts');
     await captureFatalAndClose(err).finally(() => process.exit(1));

@@ -19,6 +19,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A JWT secret for child processes (the config requires 32+ characters). */
 export const CHILD_JWT_SECRET = 'integration-test-secret-at-least-32-characters';
+/** A bank-token key for child processes (server mode needs one shared by every replica). */
+export const CHILD_TOKEN_KEY = Buffer.alloc(32, 7).toString('base64');
 
 /**
  * The child's environment: only what Node needs from ours (so a variable set in the developer's
@@ -241,6 +243,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<ServerProce
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     JWT_SECRET: CHILD_JWT_SECRET,
+    TOKEN_ENCRYPTION_KEY: CHILD_TOKEN_KEY,
     METRICS_ENABLED: 'false',
     ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}),
     ...opts.env,

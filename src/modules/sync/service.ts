@@ -16,7 +16,7 @@ import type { Db } from '../../db/client.ts';
 import { accounts, budgets, categories, plaidItems, transactions } from '../../db/schema.ts';
 import { conflict, notFound } from '../../lib/errors.ts';
 import { fromCents } from '../../lib/money.ts';
-import type { TokenCipher } from './crypto.ts';
+import { TokenDecryptionError, type TokenCipher } from './crypto.ts';
 import { ProviderError, type BankProvider, type ProviderAccount, type ProviderTransaction } from './provider.ts';
 
 
@@ -109,8 +109,17 @@ export function categoryNameOf(category: ProviderTransaction['category']): strin
   return byPrimary[primary] ?? 'Other';
 }
 
+const errorCodeOf = (err: unknown) => (err instanceof ProviderError ? err.code : err instanceof TokenDecryptionError ? 'TOKEN_UNREADABLE' : 'SYNC_FAILED');
+
 /** What the user sees of a failure: the provider's code and message, never internals. */
 function lastErrorOf(err: unknown): { status: ItemStatus; lastError: string } {
+  if (err instanceof TokenDecryptionError) {
+    // Permanent: the job fails at once (tasks.ts); retrying cannot open the token either.
+    return {
+      status: 'error',
+      lastError: 'TOKEN_UNREADABLE: this server cannot open the bank access token (sealed with another TOKEN_ENCRYPTION_KEY); restore that key or link the bank again',
+    };
+  }
   if (err instanceof ProviderError) {
     return { status: err.loginRequired ? 'login_required' : 'error', lastError: `${err.code}: ${err.displayMessage ?? err.message}`.slice(0, 500) };
   }
@@ -218,7 +227,7 @@ export class SyncService {
           .where(eq(plaidItems.id, id))
           .catch(() => undefined);
         this.opts.logger?.warn(
-          { item_id: id, status, error_code: err instanceof ProviderError ? err.code : 'SYNC_FAILED', retryable: err instanceof ProviderError ? err.retryable : true },
+          { item_id: id, status, error_code: errorCodeOf(err), retryable: err instanceof ProviderError ? err.retryable : !(err instanceof TokenDecryptionError), reason: lastError },
           'bank_sync_failed',
         );
       }
