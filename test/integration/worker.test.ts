@@ -310,6 +310,8 @@ describe.skipIf(!ok)('background worker on Redis and Postgres', () => {
     expect(done!.processedBy).toBe(`${done!.processedBy!.split(':')[0]}:${survivor.pid}`);
     expect(done!.attemptsStarted).toBe(2);
     expect(done!.attemptsMade).toBeLessThanOrEqual(1);
+    // The job's state is in Redis before the survivor's buffered log line reaches the pipe: wait for it.
+    await until('the survivor to log the job', async () => survivor.logs().some((l) => l.event === 'task_succeeded' && l.job_id === job.id), 10_000);
     expect(survivor.logs().some((l) => l.event === 'task_succeeded' && l.job_id === job.id)).toBe(true);
     const rows = await rowsOf(id);
     expect(rows).toHaveLength(fake.liveTransactions(itemId).length);
