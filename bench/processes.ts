@@ -177,3 +177,21 @@ export async function startApi(name: string, env: Record<string, string | undefi
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Starts a command of our own choosing (no IPC probe, no tsx), e.g. the image's
+ * `node --enable-source-maps dist/main.js serve`, with `env` and its output in the run's directory.
+ */
+export function spawnCommand(name: string, file: string, args: string[], env: Record<string, string | undefined>, dir: string): Child {
+  const stdout = join(dir, `${name}.stdout.log`);
+  const stderr = join(dir, `${name}.stderr.log`);
+  const out = openSync(stdout, 'a');
+  const err = openSync(stderr, 'a');
+  try {
+    const proc = spawn(file, args, { cwd: ROOT, env: childEnv(env), stdio: ['ignore', out, err] });
+    return new Child(name, proc, { stdout, stderr });
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+}

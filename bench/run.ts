@@ -5,7 +5,9 @@
  *   1. per mode (embedded; server when Postgres and Redis answer): seed the data, start the "off"
  *      and "on" API servers, run B1/B2 (alternated with the bare Fastify server), in embedded mode
  *      the B1 breakdown (off plus one feature at a time), the memory soak and B5, stop them;
- *   2. then the in-process cases, B3 (scrape) and B4 (rate limiter), once no server is loaded.
+ *   2. then the in-process cases, B3 (scrape) and B4 (rate limiter), once no server is loaded;
+ *   3. last, the cold start of the image's command line per mode, on a quiet machine.
+ * BENCH_CASES picks some of them (load = step 1, scrape, ratelimit, cold-start).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { breakdownCase } from './cases/breakdown.ts';
+import { coldStartCase } from './cases/coldstart.ts';
 import { dataCase } from './cases/data.ts';
 import { memoryCase } from './cases/memory.ts';
 import { overheadCase, type Endpoint } from './cases/overhead.ts';
@@ -22,7 +25,7 @@ import { scrapeCase } from './cases/scrape.ts';
 import { BENCH_JWT_SECRET, strangerTokens, type Fixture } from './fixtures.ts';
 import { prepareFixture, startServers, stopAll, type ModeContext } from './modes.ts';
 import { startHelper, type Child } from './processes.ts';
-import { loadSettings, type BenchSettings } from './settings.ts';
+import { loadSettings, type BenchCase, type BenchSettings } from './settings.ts';
 import { fmt } from './stats.ts';
 import { renderTable, type Row } from './table.ts';
 import { closeRedisClient } from '../src/redis.ts';
@@ -59,8 +62,9 @@ async function attempt(rows: Row[], caseName: string, mode: string, fn: () => Pr
 function machine(settings: BenchSettings): string {
   const cpus = os.cpus();
   return [
-    `node ${process.version} on ${os.platform()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB RAM`,
-    `load runs ${settings.duration} s (warm-up ${settings.warmup} s), ${settings.rounds} alternated rounds, ${settings.connections} connections (B5: ${settings.dataConnections}), ${fmt(settings.transactions, 0)} transactions`,
+    `node ${process.version} on ${os.platform()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB RAM, load average ${os.loadavg().map((l) => fmt(l, 1)).join(' ')} at the end`,
+    `load runs ${settings.duration} s (warm-up ${settings.warmup} s), ${settings.rounds} alternated rounds, ${settings.connections} connections (B5: ${settings.dataConnections}), ${fmt(settings.transactions, 0)} transactions, ${settings.coldStarts} cold starts per row`,
+    `cases: ${settings.cases.join(', ')}`,
   ].join('\n');
 }
 
@@ -69,10 +73,8 @@ interface PreparedMode {
   fixture: Fixture;
 }
 
-async function loadPhase(ctx: ModeContext, bare: { child: Child; url: string }, rows: Row[]): Promise<Fixture> {
+async function loadPhase(ctx: ModeContext, fixture: Fixture, bare: { child: Child; url: string }, rows: Row[]): Promise<void> {
   const { mode, settings } = ctx;
-  progress(`${mode}: seeding ${fmt(settings.transactions, 0)} transactions`);
-  const fixture = await prepareFixture(ctx);
   progress(`${mode}: starting the off and on servers`);
   const servers = await startServers(ctx, fixture, BENCH_JWT_SECRET);
   try {
@@ -93,7 +95,6 @@ async function loadPhase(ctx: ModeContext, bare: { child: Child; url: string }, 
   } finally {
     await stopAll([servers.off.child, servers.on.child]);
   }
-  return fixture;
 }
 
 async function main(): Promise<number> {
@@ -103,14 +104,17 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const helpers: Child[] = [];
   const prepared: PreparedMode[] = [];
+  const available: ModeContext[] = [];
+  const wants = (c: BenchCase) => settings.cases.includes(c);
   let sentry = { envelopes: 0, bytes: 0 };
   let redisReachable = false;
   try {
-    const sink = await startHelper('sentry-sink', 'sentry-sink.ts', {}, dir);
-    helpers.push(sink.child);
-    const bare = await startHelper('bare-fastify', 'bare-server.ts', {}, dir);
-    helpers.push(bare.child);
-    const bareTarget = { child: bare.child, url: `http://127.0.0.1:${bare.port}` };
+    // The Sentry sink and the bare Fastify ceiling serve the load cases only.
+    const sink = wants('load') ? await startHelper('sentry-sink', 'sentry-sink.ts', {}, dir) : undefined;
+    if (sink) helpers.push(sink.child);
+    const bare = wants('load') ? await startHelper('bare-fastify', 'bare-server.ts', {}, dir) : undefined;
+    if (bare) helpers.push(bare.child);
+    const bareTarget = bare && { child: bare.child, url: `http://127.0.0.1:${bare.port}` };
 
     for (const mode of settings.modes) {
       let redisEnv: Record<string, string> = {};
@@ -119,30 +123,44 @@ async function main(): Promise<number> {
         redisReachable = await reachable(settings.redisUrl, 6379);
         if (!postgres || !redisReachable) {
           const missing = [!postgres && `Postgres (${new URL(settings.postgresUrl).host})`, !redisReachable && `Redis (${new URL(settings.redisUrl).host})`].filter(Boolean);
-          rows.push({ case: 'B1–B5, Memory', mode, measure: 'SKIPPED', result: '', note: `${missing.join(' and ')} not reachable` });
+          rows.push({ case: settings.cases.join(', '), mode, measure: 'SKIPPED', result: '', note: `${missing.join(' and ')} not reachable` });
           progress(`server mode skipped: ${missing.join(' and ')} not reachable`);
           continue;
         }
         redisEnv = { REDIS_URL: settings.redisUrl, RATE_LIMIT_KEY_PREFIX: `${prefix}rl:`, JOB_QUEUE_PREFIX: `${prefix}bull` };
       }
-      const ctx: ModeContext = { mode, settings, dir, sentryPort: sink.port, redisEnv };
+      const ctx: ModeContext = { mode, settings, dir, sentryPort: sink?.port ?? 0, redisEnv };
+      available.push(ctx);
+      if (!wants('load') && !wants('scrape')) continue;
       try {
-        prepared.push({ ctx, fixture: await loadPhase(ctx, bareTarget, rows) });
+        progress(`${mode}: seeding ${fmt(settings.transactions, 0)} transactions`);
+        const fixture = await prepareFixture(ctx);
+        prepared.push({ ctx, fixture });
+        if (bareTarget) await loadPhase(ctx, fixture, bareTarget, rows);
       } catch (err) {
         failures++;
         progress(`${mode} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         rows.push({ case: 'B1–B5, Memory', mode, measure: 'ERROR', result: '', note: String(err instanceof Error ? err.message : err).split('\n')[0]!.slice(0, 160) });
       }
     }
-    sentry = await sink.child.ask<{ type: string; envelopes: number; bytes: number }>({ type: 'sentry-count' });
+    if (sink) sentry = await sink.child.ask<{ type: string; envelopes: number; bytes: number }>({ type: 'sentry-count' });
     await stopAll(helpers);
 
-    for (const { ctx, fixture } of prepared) {
-      await attempt(rows, 'B3 scrape', ctx.mode, () => scrapeCase({ mode: ctx.mode, databaseEnv: fixture.databaseEnv(`${ctx.mode}-scrape`), redisEnv: ctx.redisEnv }, settings, progress));
+    if (wants('scrape')) {
+      for (const { ctx, fixture } of prepared) {
+        await attempt(rows, 'B3 scrape', ctx.mode, () => scrapeCase({ mode: ctx.mode, databaseEnv: fixture.databaseEnv(`${ctx.mode}-scrape`), redisEnv: ctx.redisEnv }, settings, progress));
+      }
     }
-    if (settings.modes.includes('embedded')) await attempt(rows, 'B4 rate limiter', 'embedded', () => memoryStoreCase(settings, progress));
-    if (settings.modes.includes('server') && redisReachable) {
-      await attempt(rows, 'B4 rate limiter', 'server', () => redisStoreCase(settings.redisUrl, `${prefix}b4:`, settings, progress));
+    if (wants('ratelimit')) {
+      if (settings.modes.includes('embedded')) await attempt(rows, 'B4 rate limiter', 'embedded', () => memoryStoreCase(settings, progress));
+      if (settings.modes.includes('server') && redisReachable) {
+        await attempt(rows, 'B4 rate limiter', 'server', () => redisStoreCase(settings.redisUrl, `${prefix}b4:`, settings, progress));
+      }
+    }
+    if (wants('cold-start')) {
+      for (const ctx of available) {
+        await attempt(rows, 'Cold start', ctx.mode, () => coldStartCase({ mode: ctx.mode, dir, redisEnv: ctx.redisEnv, postgresUrl: settings.postgresUrl }, settings, progress));
+      }
     }
   } finally {
     await stopAll(helpers);
@@ -161,13 +179,15 @@ async function main(): Promise<number> {
     else rmSync(dir, { recursive: true, force: true });
   }
 
-  rows.push({
-    case: 'B1 overhead',
-    mode: 'all',
-    measure: 'Sentry envelopes the "on" servers sent',
-    result: fmt(sentry.envelopes, 0),
-    note: `${fmt(sentry.bytes / 1024, 0)} KiB to the local sink`,
-  });
+  if (wants('load')) {
+    rows.push({
+      case: 'B1 overhead',
+      mode: 'all',
+      measure: 'Sentry envelopes the "on" servers sent',
+      result: fmt(sentry.envelopes, 0),
+      note: `${fmt(sentry.bytes / 1024, 0)} KiB to the local sink`,
+    });
+  }
   const wall = (performance.now() - started) / 1000;
   process.stdout.write(`\nNest Egg API benchmarks, ${new Date().toISOString()}\n${machine(settings)}\n\n${renderTable(rows)}\n\nwall time ${fmt(wall, 0)} s\n`);
   return failures > 0 ? 1 : 0;

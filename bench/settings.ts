@@ -36,17 +36,26 @@ export interface BenchSettings {
   scrapes: number;
   /** B4 decisions measured per store. */
   decisions: number;
+  /** Starts per cold-start row (the row gives their median). */
+  coldStarts: number;
   /** Which modes run: embedded, server, or both. */
   modes: ('embedded' | 'server')[];
+  /** Which groups of cases run: load (B1, B2, the breakdown, Memory, B5), scrape (B3), ratelimit (B4), cold-start. */
+  cases: BenchCase[];
   postgresUrl: string;
   redisUrl: string;
   /** Keep the temporary directory (server logs, PGlite copies) for inspection. */
   keep: boolean;
 }
 
+export const BENCH_CASES = ['load', 'scrape', 'ratelimit', 'cold-start'] as const;
+export type BenchCase = (typeof BENCH_CASES)[number];
+
 export function loadSettings(): BenchSettings {
   const modes = (process.env.BENCH_MODES ?? 'embedded,server').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'embedded' && m !== 'server') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)} (embedded, server)`);
+  const cases = (process.env.BENCH_CASES ?? BENCH_CASES.join(',')).split(',').map((c) => c.trim());
+  for (const c of cases) if (!(BENCH_CASES as readonly string[]).includes(c)) throw new Error(`BENCH_CASES: unknown case ${JSON.stringify(c)} (${BENCH_CASES.join(', ')})`);
   return {
     duration: num('BENCH_DURATION', 4, 1, 600),
     warmup: num('BENCH_WARMUP', 2, 0, 600),
@@ -61,7 +70,9 @@ export function loadSettings(): BenchSettings {
     series: num('BENCH_SERIES', 10_000, 100, 1_000_000),
     scrapes: num('BENCH_SCRAPES', 40, 5, 10_000),
     decisions: num('BENCH_DECISIONS', 20_000, 100, 10_000_000),
+    coldStarts: num('BENCH_COLD_STARTS', 5, 1, 50),
     modes: modes as BenchSettings['modes'],
+    cases: cases as BenchCase[],
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
     keep: process.env.BENCH_KEEP === '1',
