@@ -88,10 +88,11 @@ export class CliProcess {
   }
 
   /** The first log line with this event, once it appears (rejects after timeoutMs or when the process exits without it). */
-  async waitForLog(event: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  /** Waits (bounded) for a log line: a process's buffered stdout can reach the pipe after the effect it logs is visible elsewhere. */
+  async waitForLog(event: string, timeoutMs = 10_000, where: (line: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const hit = this.logs().find((l) => l.event === event);
+      const hit = this.logs().find((l) => l.event === event && where(l));
       if (hit) return hit;
       if (this.exitInfo || Date.now() > deadline) {
         throw new Error(`no "${event}" log line (exit ${JSON.stringify(this.exitInfo)})\nstdout:\n${this.out}\nstderr:\n${this.err}`);

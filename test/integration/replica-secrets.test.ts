@@ -111,7 +111,7 @@ describe.skipIf(!ok)('replicas on one Postgres and Redis', () => {
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({ status: 'active', last_error: null });
     expect(items[0]!.last_synced_at).not.toBeNull();
-    expect(worker.logs().some((l) => l.event === 'task_succeeded' && l.task_name === 'sync_transactions')).toBe(true);
+    expect(await worker.waitForLog('task_succeeded', 10_000, (l) => l.task_name === 'sync_transactions')).toBeDefined();
     const accounts = JSON.parse((await request(`${a.url}/api/v1/accounts`, { headers: auth })).body) as { items: unknown[] };
     expect(accounts.items.length).toBeGreaterThan(0);
 
@@ -128,10 +128,9 @@ describe.skipIf(!ok)('replicas on one Postgres and Redis', () => {
     }
     expect(failed).toMatchObject({ status: 'error' });
     expect(failed!.last_error).toMatch(/^TOKEN_UNREADABLE: /);
-    const reasons = worker.logs().filter((l) => l.event === 'bank_sync_failed');
-    expect(reasons.at(-1)).toMatchObject({ error_code: 'TOKEN_UNREADABLE', retryable: false });
-    const failures = worker.logs().filter((l) => l.event === 'task_failed' && l.task_name === 'sync_transactions');
-    expect(failures.length).toBeGreaterThan(0);
+    // The item's status is in Postgres before the worker's buffered log lines reach the pipe: wait for them.
+    expect(await worker.waitForLog('bank_sync_failed', 10_000, (l) => l.error_code === 'TOKEN_UNREADABLE')).toMatchObject({ retryable: false });
+    expect(await worker.waitForLog('task_failed', 10_000, (l) => l.task_name === 'sync_transactions')).toBeDefined();
     expect(worker.logs().filter((l) => l.event === 'task_retry' && l.task_name === 'sync_transactions')).toHaveLength(0);
   }, 180_000);
 });
