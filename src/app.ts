@@ -12,8 +12,10 @@ import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import type { HealthRegistry } from './observability/health.ts';
 import type { Metrics } from './observability/metrics.ts';
+import { requestChildLogger, type Logger } from './observability/logging.ts';
 import { endpointLabel, registerHttpMetrics } from './http/metrics.ts';
 import { nameRequestTransaction, sentryEnabled } from './observability/sentry.ts';
+import { endRequestSession, sentryServerFactory } from './observability/sentry-requests.ts';
 import { METRICS_PATH } from './routes/metrics.ts';
 import { registerErrorHandlers } from './http/errors.ts';
 import { registerJsonBody } from './http/body.ts';
@@ -54,10 +56,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const { metrics } = parts;
   // Requests refused before routing answer in the same contract as the rest (src/http/edge.ts).
   const edge = createEdgeHandlers({ logger: deps.logger, metrics: config.metrics.enabled ? metrics : undefined });
+  // With Sentry on, each request is run by sentry-requests.ts, which decides once whether it is traced.
+  const serverFactory = sentryServerFactory();
   const app = Fastify({
+    ...(serverFactory ? { serverFactory } : {}),
     loggerInstance: deps.logger.child({ logger: 'http' }) as FastifyBaseLogger,
     // One completion line per request comes from request-context.ts instead of Fastify's pair.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // A request's logger is made when something logs through it (most requests never do).
+    childLoggerFactory: (logger, bindings, opts) => requestChildLogger(logger as Logger, bindings, opts) as unknown as FastifyBaseLogger,
     genReqId: genRequestId,
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
@@ -85,7 +92,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   if (sentryEnabled()) {
     app.addHook('onRequest', (request, _reply, done) => {
-      nameRequestTransaction(request.method, endpointLabel(request.routeOptions.url));
+      nameRequestTransaction(request.raw, request.method, endpointLabel(request.routeOptions.url));
+      done();
+    });
+    app.addHook('onResponse', (request, _reply, done) => {
+      endRequestSession(request.raw);
       done();
     });
   }

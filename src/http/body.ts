@@ -4,6 +4,7 @@
  * routes that need one answer 422 naming it; any other content type is a 415.
  */
 import type { FastifyInstance } from 'fastify';
+import { keepRequestBody } from '../observability/sentry-requests.ts';
 
 export function registerJsonBody(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -11,6 +12,8 @@ export function registerJsonBody(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text.trim() === '') return done(null, undefined);
+    // The body as sent (before validation strips what the schema does not know), for an error event.
+    keepRequestBody(request.raw, text);
     parseJson(request, text, done);
   });
 }

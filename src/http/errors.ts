@@ -84,8 +84,10 @@ function databaseUnavailable(error: unknown): boolean {
 function reportServerError(request: FastifyRequest, error: Error): void {
   const sentry_event_id = captureServerError(error, {
     request_id: request.id,
+    method: request.method,
     endpoint: request.routeOptions.url ?? 'unmatched',
     user_id: request.userId,
+    raw: request.raw,
   });
   request.log.error({ error, sentry_event_id }, 'unhandled_error');
 }

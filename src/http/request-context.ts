@@ -17,16 +17,20 @@ export function registerRequestContext(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Written by the app's logger with the request id as a field, so a request that logs nothing
+  // else never makes its own child logger (logging.ts, LazyChildLogger).
+  const log = app.log;
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
     const fields = {
+      request_id: request.id,
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
       status,
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       user_id: request.userId ?? undefined,
     };
-    if (status >= 500) request.log.error(fields, 'request_completed');
-    else request.log.info(fields, 'request_completed');
+    if (status >= 500) log.error(fields, 'request_completed');
+    else log.info(fields, 'request_completed');
   });
 }

@@ -193,3 +193,75 @@ export function getLogger(root: Logger, name: string): Logger {
   }
   return child;
 }
+
+type LogArgs = Parameters<Logger['info']>;
+
+/**
+ * A request's logger (Fastify's childLoggerFactory, app.ts), made on its first use: pino makes a
+ * child by serialising and scrubbing its bindings, which most requests never need — their one line,
+ * `request_completed`, is written by the app's logger with the request id as a field
+ * (request-context.ts). A call at a level that is off costs a level check and makes nothing.
+ */
+export class LazyChildLogger {
+  private made: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly childBindings: Record<string, unknown>,
+  ) {}
+
+  private get log(): Logger {
+    return (this.made ??= this.parent.child(this.childBindings));
+  }
+
+  get level(): string {
+    return this.made?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.log.level = level;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.made ?? this.parent).isLevelEnabled(level);
+  }
+
+  bindings(): Record<string, unknown> {
+    return this.log.bindings();
+  }
+
+  child(bindings: Record<string, unknown>, options?: Parameters<Logger['child']>[1]): Logger {
+    return this.log.child(bindings, options) as unknown as Logger;
+  }
+
+  trace(...args: LogArgs): void {
+    if (this.isLevelEnabled('trace')) this.log.trace(...args);
+  }
+
+  debug(...args: LogArgs): void {
+    if (this.isLevelEnabled('debug')) this.log.debug(...args);
+  }
+
+  info(...args: LogArgs): void {
+    if (this.isLevelEnabled('info')) this.log.info(...args);
+  }
+
+  warn(...args: LogArgs): void {
+    if (this.isLevelEnabled('warn')) this.log.warn(...args);
+  }
+
+  error(...args: LogArgs): void {
+    if (this.isLevelEnabled('error')) this.log.error(...args);
+  }
+
+  fatal(...args: LogArgs): void {
+    if (this.isLevelEnabled('fatal')) this.log.fatal(...args);
+  }
+
+  silent(): void {}
+}
+
+/** Fastify's childLoggerFactory: a lazy child, or a real one when the route sets its own log level. */
+export function requestChildLogger(logger: Logger, bindings: Record<string, unknown>, opts: Parameters<Logger['child']>[1]): Logger | LazyChildLogger {
+  return opts?.level !== undefined ? (logger.child(bindings, opts) as unknown as Logger) : new LazyChildLogger(logger, bindings);
+}

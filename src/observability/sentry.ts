@@ -12,8 +12,10 @@
  * passes through scrubEvent / scrubBreadcrumb, built on redact.ts, the one place that decides what
  * is secret or personal.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Breadcrumb, Event, NodeOptions, RequestEventData } from '@sentry/node';
 import type { Config } from '../config.ts';
+import { installRequestInstrumentation, keepRequestBreadcrumb, MAX_REQUEST_BREADCRUMBS, requestData, requestStateOf } from './sentry-requests.ts';
 import type { LogEvent } from './logging.ts';
 import { REDACTED, scrub, scrubErrorMessage, scrubQueryString, scrubText, scrubUrl } from './redact.ts';
 
@@ -42,7 +44,8 @@ function sampledPath(ctx: { attributes?: Record<string, unknown>; normalizedRequ
  * The SDK's default integrations this service keeps: error capture and its context, breadcrumbs
  * from the console and outgoing fetch, release health, and spans of Postgres and Redis commands.
  * The other defaults instrument libraries we do not use (Express, Mongo, Kafka, AI SDKs, …) at a
- * cost on every request (bench/README.md); Http is configured below and Fastify is left out.
+ * cost on every request (bench/README.md). Http and Fastify are left out: incoming requests are
+ * instrumented by sentry-requests.ts, which only a traced request pays for in full.
  */
 const KEPT_DEFAULT_INTEGRATIONS = new Set([
   'EventFilters',
@@ -64,7 +67,7 @@ const KEPT_DEFAULT_INTEGRATIONS = new Set([
 ]);
 
 /** The Node SDK options for this service; exported so a test can read what is configured. */
-export function sentryOptions(config: Config, Sentry: Sdk): NodeOptions {
+export function sentryOptions(config: Config): NodeOptions {
   return {
     dsn: config.sentry.dsn,
     environment: config.environment,
@@ -96,16 +99,19 @@ export function sentryOptions(config: Config, Sentry: Sdk): NodeOptions {
     // No service of ours continues our traces; third parties (Plaid) get no sentry-trace/baggage.
     tracePropagationTargets: [],
     // No fastifyIntegration: it wraps every hook and handler of every request in a span of its
-    // own, which tripled the CPU cost of a request (bench/README.md). The request's transaction is
-    // named by its route template in one hook instead (nameRequestTransaction), and errors are
-    // reported by our error handler alone.
-    integrations: (defaults) => [
-      ...defaults.filter((integration) => KEPT_DEFAULT_INTEGRATIONS.has(integration.name)),
-      Sentry.httpIntegration({ ignoreIncomingRequests: (urlPath) => PROBE_OR_SCRAPE.test(urlPath) }),
-    ],
+    // own, which tripled the CPU cost of a request (bench/README.md). No httpIntegration: it forks
+    // a scope, normalises the request and starts a session for every request, traced or not
+    // (≈ 90 µs each); sentry-requests.ts decides once per request and instruments outgoing
+    // node:http calls. The request's transaction is named by its route template in one hook
+    // (nameRequestTransaction), and errors are reported by our error handler alone.
+    integrations: (defaults) => defaults.filter((integration) => KEPT_DEFAULT_INTEGRATIONS.has(integration.name)),
     beforeSend: (event) => scrubEvent(event),
     beforeSendTransaction: (event) => scrubEvent(event),
-    beforeBreadcrumb: (breadcrumb) => scrubBreadcrumb(breadcrumb),
+    // Scrubbed, then kept by the untraced request that made it (if one did) instead of the shared scope.
+    beforeBreadcrumb: (breadcrumb) => {
+      const scrubbed = scrubBreadcrumb(breadcrumb);
+      return keepRequestBreadcrumb(scrubbed) ? scrubbed : null;
+    },
   };
 }
 
@@ -117,7 +123,8 @@ export function initSentry(config: Config): Promise<boolean> {
   if (!config.sentry.dsn) return Promise.resolve(sdk !== undefined);
   starting ??= (async () => {
     const Sentry = await import('@sentry/node');
-    Sentry.init(sentryOptions(config, Sentry));
+    Sentry.init(sentryOptions(config));
+    installRequestInstrumentation(Sentry, { rate: config.sentry.tracesSampleRate, untraced: (path) => PROBE_OR_SCRAPE.test(path) });
     sdk = Sentry;
     return true;
   })();
@@ -129,15 +136,16 @@ export function sentryEnabled(): boolean {
 }
 
 /**
- * Names the current request's transaction `GET /api/v1/transactions/:id` (the route template, not
+ * Names a traced request's transaction `GET /api/v1/transactions/:id` (the route template, not
  * the URL with its ids and query) and marks the http.server span with its route. Called from an
- * onRequest hook (app.ts) while the request's span is active; a request that makes no span (a
- * probe, or not sampled) costs one lookup.
+ * onRequest hook (app.ts) while the request's span is active; an untraced request costs one
+ * property read (its error event is named when it is captured).
  */
-export function nameRequestTransaction(method: string, route: string): void {
-  if (!sdk) return;
+export function nameRequestTransaction(raw: IncomingMessage, method: string, route: string): void {
+  const state = requestStateOf(raw);
+  if (!sdk || !state?.sampled) return;
   const name = `${method} ${route}`;
-  sdk.getIsolationScope().setTransactionName(name);
+  state.scope?.setTransactionName(name);
   const active = sdk.getActiveSpan();
   if (!active) return;
   const root = sdk.getRootSpan(active);
@@ -149,21 +157,42 @@ export function nameRequestTransaction(method: string, route: string): void {
 
 export interface ServerErrorContext {
   request_id: string;
+  method: string;
   /** The route template (`/api/v1/transactions/:id`), or `unmatched`. */
   endpoint: string;
   user_id?: string | null;
+  /** The node:http request, for its request data (body included) and its state. */
+  raw?: IncomingMessage;
 }
 
-/** Reports a 5xx or unexpected error of a request; returns the event id (undefined when Sentry is off). */
+/**
+ * Reports a 5xx or unexpected error of a request; returns the event id (undefined when Sentry is
+ * off). A traced request's event is captured in its own isolation scope and trace. An untraced
+ * one's is built in a fresh isolation scope holding only that request's data, breadcrumbs and user,
+ * in a trace of its own: nothing of another request can reach it, whatever runs concurrently.
+ */
 export function captureServerError(error: unknown, ctx: ServerErrorContext): string | undefined {
-  if (!sdk) return undefined;
-  return sdk.captureException(error, {
-    mechanism: { type: 'auto.http.fastify.error_handler', handled: false },
-    captureContext: {
-      level: 'error',
-      tags: { request_id: ctx.request_id, endpoint: ctx.endpoint },
-      ...(ctx.user_id ? { user: { id: ctx.user_id } } : {}),
-    },
+  const Sentry = sdk;
+  if (!Sentry) return undefined;
+  const state = ctx.raw ? requestStateOf(ctx.raw) : undefined;
+  if (state) state.errored = true;
+  const capture = (scope: import('@sentry/node').Scope) => {
+    scope.setTransactionName(`${ctx.method} ${ctx.endpoint}`);
+    if (ctx.raw) scope.setSDKProcessingMetadata({ normalizedRequest: requestData(ctx.raw) });
+    return Sentry.captureException(error, {
+      mechanism: { type: 'auto.http.fastify.error_handler', handled: false },
+      captureContext: {
+        level: 'error',
+        tags: { request_id: ctx.request_id, endpoint: ctx.endpoint },
+        ...(ctx.user_id ? { user: { id: ctx.user_id } } : {}),
+      },
+    });
+  };
+  if (state?.scope) return Sentry.withIsolationScope(state.scope, () => capture(state.scope!));
+  return Sentry.withIsolationScope((scope) => {
+    scope.clearBreadcrumbs();
+    for (const breadcrumb of state?.breadcrumbs ?? []) scope.addBreadcrumb(breadcrumb, MAX_REQUEST_BREADCRUMBS);
+    return Sentry.startNewTrace(() => capture(scope));
   });
 }
 
