@@ -73,7 +73,12 @@ interface PreparedMode {
   fixture: Fixture;
 }
 
-async function loadPhase(ctx: ModeContext, fixture: Fixture, bare: { child: Child; url: string }, rows: Row[]): Promise<void> {
+interface Baselines {
+  bare: { child: Child; url: string };
+  peer: { child: Child; url: string };
+}
+
+async function loadPhase(ctx: ModeContext, fixture: Fixture, baselines: Baselines, rows: Row[]): Promise<void> {
   const { mode, settings } = ctx;
   progress(`${mode}: starting the off and on servers`);
   const servers = await startServers(ctx, fixture, BENCH_JWT_SECRET);
@@ -82,8 +87,8 @@ async function loadPhase(ctx: ModeContext, fixture: Fixture, bare: { child: Chil
     const off = { name: 'off' as const, url: servers.off.url, child: servers.off.child };
     const on = { name: 'on' as const, url: servers.on.url, child: servers.on.child };
     const endpoints: Endpoint[] = [
-      { label: 'GET /health', path: '/health', targets: [off, on, { name: 'bare', ...bare }] },
-      { label: 'GET /api/v1/transactions?limit=50', path: '/api/v1/transactions?limit=50', headers: auth, targets: [off, on] },
+      { label: 'GET /health', path: '/health', onVsOff: 0.85, targets: [off, on, { name: 'bare', ...baselines.bare }, { name: 'peer', ...baselines.peer }] },
+      { label: 'GET /api/v1/transactions?limit=50', path: '/api/v1/transactions?limit=50', headers: auth, onVsOff: 0.9, targets: [off, on] },
     ];
     await attempt(rows, 'B1/B2', mode, () => overheadCase(mode, endpoints, settings, progress));
     if (mode === 'embedded' && settings.breakdownRounds > 0) {
@@ -114,7 +119,10 @@ async function main(): Promise<number> {
     if (sink) helpers.push(sink.child);
     const bare = wants('load') ? await startHelper('bare-fastify', 'bare-server.ts', {}, dir) : undefined;
     if (bare) helpers.push(bare.child);
-    const bareTarget = bare && { child: bare.child, url: `http://127.0.0.1:${bare.port}` };
+    // The typical peer: Fastify + fastify-metrics + pino request logging to a file (bench/peer-server.ts).
+    const peer = wants('load') ? await startHelper('peer-fastify', 'peer-server.ts', { PEER_LOG_FILE: join(dir, 'peer.log') }, dir) : undefined;
+    if (peer) helpers.push(peer.child);
+    const baselines = bare && peer ? { bare: { child: bare.child, url: `http://127.0.0.1:${bare.port}` }, peer: { child: peer.child, url: `http://127.0.0.1:${peer.port}` } } : undefined;
 
     for (const mode of settings.modes) {
       let redisEnv: Record<string, string> = {};
@@ -136,7 +144,7 @@ async function main(): Promise<number> {
         progress(`${mode}: seeding ${fmt(settings.transactions, 0)} transactions`);
         const fixture = await prepareFixture(ctx);
         prepared.push({ ctx, fixture });
-        if (bareTarget) await loadPhase(ctx, fixture, bareTarget, rows);
+        if (baselines) await loadPhase(ctx, fixture, baselines, rows);
       } catch (err) {
         failures++;
         progress(`${mode} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
