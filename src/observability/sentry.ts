@@ -106,13 +106,24 @@ export function sentryOptions(config: Config): NodeOptions {
     // (nameRequestTransaction), and errors are reported by our error handler alone.
     integrations: (defaults) => defaults.filter((integration) => KEPT_DEFAULT_INTEGRATIONS.has(integration.name)),
     beforeSend: (event) => scrubEvent(event),
-    beforeSendTransaction: (event) => scrubEvent(event),
+    beforeSendTransaction: (event) => (isIgnoredStatus(event) ? null : scrubEvent(event)),
     // Scrubbed, then kept by the untraced request that made it (if one did) instead of the shared scope.
     beforeBreadcrumb: (breadcrumb) => {
       const scrubbed = scrubBreadcrumb(breadcrumb);
       return keepRequestBreadcrumb(scrubbed) ? scrubbed : null;
     },
   };
+}
+
+/**
+ * The transactions the SDK's Http integration drops by default (its `ignoreStatusCodes`), dropped
+ * here too: 401–404 answers (scanners and expired tokens would fill the quota) and redirects other
+ * than 304.
+ */
+function isIgnoredStatus(event: Event): boolean {
+  const status = event.contexts?.trace?.data?.['http.response.status_code'];
+  if (typeof status !== 'number') return false;
+  return (status >= 401 && status <= 404) || (status >= 300 && status <= 399 && status !== 304);
 }
 
 /**
