@@ -233,7 +233,7 @@ describe.skipIf(!ok)('background worker on Redis and Postgres', () => {
 
   it('keeps one record per schedule however many workers started, and shows the queue to admins', async () => {
     const schedulers = await queue().getJobSchedulers();
-    expect(schedulers.map((s) => s.key).sort()).toEqual(['daily-budget-alerts', 'daily-refresh-token-cleanup']);
+    expect(schedulers.map((s) => s.key).sort()).toEqual(['daily-audit-retention', 'daily-budget-alerts', 'daily-refresh-token-cleanup']);
     const res = await api('GET', '/api/v1/monitoring/jobs', { token: adminToken });
     expect(res.statusCode).toBe(200);
     const body = res.json<{ backend: string; workers: number; counts: Record<string, number>; schedules: { id: string; every: string }[] }>();
