@@ -22,6 +22,7 @@ import { registerJsonBody } from './http/body.ts';
 import { createEdgeHandlers } from './http/edge.ts';
 import { DOCS_CSP, registerCors, registerSecurityHeaders } from './http/headers.ts';
 import { genRequestId, registerRequestContext } from './http/request-context.ts';
+import auditPlugin from './modules/audit/plugin.ts';
 import authPlugin from './modules/auth/plugin.ts';
 import type { SyncService } from './modules/sync/service.ts';
 import rateLimitPlugin from './ratelimit/plugin.ts';
@@ -117,6 +118,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // The UI's pages get their own CSP (set on its routes only, replacing the strict API one).
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
 
+  await app.register(auditPlugin, { trail: parts.audit });
   await app.register(authPlugin, { jwtSecret: parts.jwtSecret, accessTtlSeconds: config.auth.accessTokenTtlSeconds });
   // After auth, so the limiter knows request.userId.
   await app.register(rateLimitPlugin, {

@@ -16,6 +16,7 @@ import { schedulesOf } from './jobs/tasks.ts';
 import type { Schedule } from './jobs/types.ts';
 import { resolveJwtSecret } from './modules/auth/secret.ts';
 import { BudgetAlertService } from './modules/budgets/alerts.ts';
+import { AuditTrail } from './modules/audit/trail.ts';
 import { createBankSync } from './modules/sync/index.ts';
 import type { BankProvider } from './modules/sync/provider.ts';
 import type { SyncService } from './modules/sync/service.ts';
@@ -24,13 +25,15 @@ import { getLogger, type Logger } from './observability/logging.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { RedisConnections, type Redis } from './redis.ts';
 
-export type Role = 'serve' | 'worker' | 'migrate' | 'create-admin';
+export type Role = 'serve' | 'worker' | 'migrate' | 'create-admin' | 'audit';
 
 export interface Core {
   config: Config;
   logger: Logger;
   metrics: Metrics;
   database: Database;
+  /** The audit trail's recorder (every role records: the API, jobs, the CLI). */
+  audit: AuditTrail;
   /** True when the database was opened here (and is closed with the process). */
   ownsDatabase: boolean;
 }
@@ -56,7 +59,9 @@ export async function openCore(config: Config, role: Role, opts: CoreOptions): P
       // The business gauges come from the API (its background refresh), not from every worker.
       businessGauges: role !== 'worker',
     });
-  if (opts.database) return { config, logger: opts.logger, metrics, database: opts.database, ownsDatabase: false };
+  const audit = (database: Database) =>
+    new AuditTrail(database.db, { logger: getLogger(opts.logger, 'audit'), onWriteFailure: () => metrics.auditWriteFailures.inc() });
+  if (opts.database) return { config, logger: opts.logger, metrics, database: opts.database, audit: audit(opts.database), ownsDatabase: false };
   const log = getLogger(opts.logger, 'db');
   const database = await openDatabase({
     url: config.database.url,
@@ -66,13 +71,14 @@ export async function openCore(config: Config, role: Role, opts: CoreOptions): P
     onPoolError: (error) => log.warn({ error }, 'db_pool_client_error'),
   });
   if ((role === 'serve' || role === 'worker') && config.database.migrateOnStart) await database.migrate();
-  return { config, logger: opts.logger, metrics, database, ownsDatabase: true };
+  return { config, logger: opts.logger, metrics, database, audit: audit(database), ownsDatabase: true };
 }
 
 export interface DomainServices {
   /** Undefined when bank sync is off (BANK_SYNC_PROVIDER=none). */
   bankSync?: SyncService;
   budgetAlerts: BudgetAlertService;
+  audit: AuditTrail;
 }
 
 export interface Parts extends Core {
@@ -113,6 +119,7 @@ export function assemble(core: Core, role: 'serve' | 'worker', opts: AssembleOpt
       onAlert: (priority) => metrics.recordBudgetAlert(priority),
       logger: getLogger(logger, 'budgets'),
     }),
+    audit: core.audit,
   };
 
   const jobRole: JobRole = role === 'worker' ? 'worker' : 'api';

@@ -230,6 +230,8 @@ const schema = z.object({
   JOB_KEEP_FAILED: int(5_000, 1, 1_000_000),
   SCHEDULE_BUDGET_ALERTS: dailyAt('06:00'),
   SCHEDULE_TOKEN_CLEANUP: dailyAt('03:30'),
+  SCHEDULE_AUDIT_RETENTION: dailyAt('04:00'),
+  AUDIT_RETENTION_DAYS: int(400, 1, 36_500),
   BANK_SYNC_PROVIDER: anyCase(z.enum(['plaid', 'demo', 'none']).optional()),
   PLAID_CLIENT_ID: optionalString,
   PLAID_SECRET: optionalString,
@@ -283,8 +285,10 @@ export interface Config {
     keepCompleted: number;
     keepFailed: number;
     /** Daily schedules (UTC), null when off. */
-    schedules: { budgetAlerts: DailyTime | null; tokenCleanup: DailyTime | null };
+    schedules: { budgetAlerts: DailyTime | null; tokenCleanup: DailyTime | null; auditRetention: DailyTime | null };
   };
+  /** The audit trail: rows older than retentionDays are purged by the daily audit retention job. */
+  audit: { retentionDays: number };
   bankSync: {
     /** plaid with credentials; demo in development/test without them; none otherwise. */
     provider: 'plaid' | 'demo' | 'none';
@@ -396,8 +400,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
       keepCompleted: e.JOB_KEEP_COMPLETED,
       keepFailed: e.JOB_KEEP_FAILED,
-      schedules: { budgetAlerts: e.SCHEDULE_BUDGET_ALERTS, tokenCleanup: e.SCHEDULE_TOKEN_CLEANUP },
+      schedules: { budgetAlerts: e.SCHEDULE_BUDGET_ALERTS, tokenCleanup: e.SCHEDULE_TOKEN_CLEANUP, auditRetention: e.SCHEDULE_AUDIT_RETENTION },
     },
+    audit: { retentionDays: e.AUDIT_RETENTION_DAYS },
     bankSync: {
       provider: bankSyncProvider,
       encryptionKey: e.TOKEN_ENCRYPTION_KEY,

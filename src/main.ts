@@ -1,5 +1,5 @@
 /**
- * The `nest-egg` CLI's entry point: serve | worker | migrate | create-admin. Production runs the
+ * The `nest-egg` CLI's entry point: serve | worker | migrate | create-admin | audit verify. Production runs the
  * compiled `node dist/main.js <command>`; development runs the sources through bin/nest-egg.js.
  *
  * The configuration is read once, here. For the long-running commands error tracking starts next,
@@ -15,9 +15,10 @@ commands:
   worker                                  run background jobs from the queue (REDIS_URL); /metrics and /health on WORKER_PORT
   migrate                                 apply database migrations and exit
   create-admin --email E --password P     create or promote a platform admin
+  audit verify                            check the audit trail's hash chain (exit 1 naming the first row that does not match)
 `;
 
-const COMMANDS = new Set(['serve', 'worker', 'migrate', 'create-admin']);
+const COMMANDS = new Set(['serve', 'worker', 'migrate', 'create-admin', 'audit']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,7 +1,7 @@
 /** The database schema (drizzle). Money is numeric(14,2): exact, returned to JS as a decimal string. */
 import { sql } from 'drizzle-orm';
 import {
-  boolean, date, index, jsonb, numeric, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid,
+  bigint, boolean, date, index, jsonb, numeric, pgEnum, pgTable, smallint, text, timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 const id = () => uuid('id').primaryKey().defaultRandom();
@@ -163,3 +163,51 @@ export const notifications = pgTable(
   ],
 );
 
+
+/**
+ * The audit trail (append-only): who did what, when, from where, and how it ended. Each row's
+ * `hash` is sha256 over its previous row's hash, its id and a canonical serialization of its
+ * columns (src/modules/audit/chain.ts), so an edited, removed or reordered row breaks the chain
+ * that `nest-egg audit verify` walks. Ids come from `audit_chain_head`, not a sequence: they are
+ * gap-free and in chain order.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    /** A user id, `system` (jobs, the CLI) or `anonymous` (nobody signed in). */
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    targetType: text('target_type'),
+    targetId: text('target_id'),
+    /** success | failure | denied */
+    outcome: text('outcome').notNull(),
+    /** The client address masked to its network (IPv4 /24, IPv6 /48). */
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    requestId: text('request_id'),
+    /** Filled in once tracing lands. */
+    traceId: text('trace_id'),
+    details: jsonb('details'),
+    prevHash: text('prev_hash').notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [
+    index('audit_events_occurred_at_idx').on(t.occurredAt),
+    index('audit_events_actor_idx').on(t.actor, t.id.desc()),
+    index('audit_events_action_idx').on(t.action, t.id.desc()),
+  ],
+);
+
+/**
+ * The head of the audit chain: one row (id 1) holding the last id and hash. Every append updates
+ * it in the same statement that inserts the event, so its row lock serializes appends across all
+ * replicas, and it says where the chain ends (a deleted newest row is noticed too).
+ */
+export const auditChainHead = pgTable('audit_chain_head', {
+  id: smallint('id').primaryKey(),
+  lastId: bigint('last_id', { mode: 'number' }).notNull(),
+  prevHash: text('prev_hash').notNull(),
+  lastHash: text('last_hash').notNull(),
+});

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import { withTimeout } from '../lib/timeout.ts';
+import type { AuditTrail } from '../modules/audit/trail.ts';
 import type { BudgetAlertService } from '../modules/budgets/alerts.ts';
 import type { SyncService } from '../modules/sync/service.ts';
 import { getLogger, type Logger } from '../observability/logging.ts';
@@ -26,7 +27,7 @@ export interface JobSystemDeps {
   logger: Logger;
   metrics?: Metrics;
   role: JobRole;
-  services: { bankSync?: SyncService; budgetAlerts: BudgetAlertService };
+  services: { bankSync?: SyncService; budgetAlerts: BudgetAlertService; audit: AuditTrail };
   /** BullMQ's connection (REDIS_URL): a producer's for the API, a blocking one for the worker; none in embedded mode. */
   connection?: Redis;
   schedules: Schedule[];
@@ -47,6 +48,8 @@ export function createJobSystem(config: Config, deps: JobSystemDeps): JobSystem 
     db: deps.db,
     sync: deps.services.bankSync,
     alerts: deps.services.budgetAlerts,
+    audit: deps.services.audit,
+    auditRetentionDays: config.audit.retentionDays,
     logger,
     enqueue: (task, data, opts) => runner!.enqueue(task, data, opts),
   });

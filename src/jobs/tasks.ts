@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import { refreshTokens } from '../db/schema.ts';
+import { SYSTEM_ACTOR, type AuditTrail } from '../modules/audit/trail.ts';
 import type { BudgetAlertService } from '../modules/budgets/alerts.ts';
 import { TokenDecryptionError } from '../modules/sync/crypto.ts';
 import { ProviderError } from '../modules/sync/provider.ts';
@@ -20,6 +21,9 @@ export interface TaskDeps {
   /** Undefined when bank sync is off (BANK_SYNC_PROVIDER=none). */
   sync?: SyncService;
   alerts: BudgetAlertService;
+  audit: AuditTrail;
+  /** Audit rows older than this many days are purged (AUDIT_RETENTION_DAYS). */
+  auditRetentionDays: number;
   /** Enqueues a follow-up job (bound to the runner once it exists). */
   enqueue: (task: TaskName, data: Record<string, unknown>, opts?: EnqueueOptions) => Promise<EnqueuedJob>;
   logger: Logger;
@@ -30,6 +34,7 @@ export interface TaskDeps {
 const syncData = z.object({ item_id: z.uuid() });
 const alertData = z.object({ user_id: z.uuid().optional() });
 const CLEANUP_BATCH = 5_000;
+const DAY_MS = 86_400_000;
 
 function parse<T>(schema: z.ZodType<T>, data: unknown, task: string): T {
   const r = schema.safeParse(data);
@@ -101,16 +106,38 @@ export function createTasks(deps: TaskDeps): TaskRegistry {
     },
   };
 
+  const purgeAuditEvents: TaskDefinition<unknown> = {
+    name: 'purge_audit_events',
+    timeoutMs: 300_000,
+    async run(_data, run) {
+      const cutoff = new Date(now().getTime() - deps.auditRetentionDays * DAY_MS);
+      const deleted = await deps.audit.purgeBefore(cutoff, run.signal);
+      // The purge is itself on the record (and keeps the trail from being left empty by one).
+      if (deleted > 0) {
+        await deps.audit.record({
+          actor: SYSTEM_ACTOR,
+          action: 'audit.retention_purge',
+          outcome: 'success',
+          targetType: 'audit_events',
+          details: { deleted, retention_days: deps.auditRetentionDays, cutoff: cutoff.toISOString() },
+        });
+      }
+      deps.logger.info({ deleted, retention_days: deps.auditRetentionDays }, 'audit_events_purged');
+      return { deleted };
+    },
+  };
+
   return new Map<string, TaskDefinition<never>>(
-    [syncTransactions, checkBudgetAlerts, cleanupRefreshTokens].map((t) => [t.name, t as TaskDefinition<never>]),
+    [syncTransactions, checkBudgetAlerts, cleanupRefreshTokens, purgeAuditEvents].map((t) => [t.name, t as TaskDefinition<never>]),
   );
 }
 
 /** The configured daily schedules (UTC). */
 export function schedulesOf(config: Config): Schedule[] {
   const out: Schedule[] = [];
-  const { budgetAlerts, tokenCleanup } = config.jobs.schedules;
+  const { budgetAlerts, tokenCleanup, auditRetention } = config.jobs.schedules;
   if (budgetAlerts) out.push({ id: 'daily-budget-alerts', task: 'check_budget_alerts', dailyAt: budgetAlerts });
   if (tokenCleanup) out.push({ id: 'daily-refresh-token-cleanup', task: 'cleanup_expired_refresh_tokens', dailyAt: tokenCleanup });
+  if (auditRetention) out.push({ id: 'daily-audit-retention', task: 'purge_audit_events', dailyAt: auditRetention });
   return out;
 }

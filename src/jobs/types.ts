@@ -5,7 +5,7 @@
  */
 import type { DailyTime } from '../config.ts';
 
-export const TASK_NAMES = ['sync_transactions', 'check_budget_alerts', 'cleanup_expired_refresh_tokens'] as const;
+export const TASK_NAMES = ['sync_transactions', 'check_budget_alerts', 'cleanup_expired_refresh_tokens', 'purge_audit_events'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** What one run of a task knows about itself. */

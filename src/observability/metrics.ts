@@ -184,6 +184,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditWriteFailures = new Counter({
+    name: 'audit_write_failures_total',
+    help: 'Audit events that could not be stored (the request they belong to answered as usual).',
+    registers: [this.registry],
+  });
+
   readonly appInfo = new Gauge<'version' | 'environment'>({
     name: 'app_info',
     help: 'Always 1; the labels carry the running version and environment.',

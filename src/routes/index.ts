@@ -15,6 +15,7 @@ import transactionRoutes from '../modules/transactions/routes.ts';
 import devRoutes from './dev.ts';
 import livenessRoutes from './health.ts';
 import metricsRoutes from './metrics.ts';
+import auditRoutes from './monitoring/audit.ts';
 import dashboardRoutes from './monitoring/dashboards.ts';
 import readinessRoutes from './monitoring/health.ts';
 import jobRoutes from './monitoring/jobs.ts';
@@ -33,6 +34,7 @@ export const ROUTES: readonly RouteGroup[] = [
   { prefix: '/api/v1/monitoring', plugin: readinessRoutes }, //                GET …/health                 routes/monitoring/health.ts
   { prefix: '/api/v1/monitoring', plugin: dashboardRoutes }, //                GET …/rate-limits, …/system-stats  routes/monitoring/dashboards.ts
   { prefix: '/api/v1/monitoring', plugin: jobRoutes }, //                      GET …/jobs                   routes/monitoring/jobs.ts
+  { prefix: '/api/v1/monitoring', plugin: auditRoutes }, //                    GET …/audit                  routes/monitoring/audit.ts
   { prefix: '/api/v1/dev', plugin: devRoutes, when: (c) => !c.isProduction }, // POST …/test-sentry         routes/dev.ts
   { prefix: '/api/v1/auth', plugin: authRoutes }, //                           modules/auth/routes.ts
   { prefix: '/api/v1/accounts', plugin: accountRoutes }, //                    modules/accounts/routes.ts

@@ -145,6 +145,7 @@ describe('bank sync with the demo provider (embedded mode)', () => {
     expect(body.counts).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });
     expect(body.counts.completed).toBeGreaterThanOrEqual(4);
     expect(body.schedules.map((s) => [s.id, s.task, s.every]).sort()).toEqual([
+      ['daily-audit-retention', 'purge_audit_events', 'daily 04:00 UTC'],
       ['daily-budget-alerts', 'check_budget_alerts', 'daily 06:00 UTC'],
       ['daily-refresh-token-cleanup', 'cleanup_expired_refresh_tokens', 'daily 03:30 UTC'],
     ]);

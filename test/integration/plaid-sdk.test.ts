@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.ts';
 import { accounts, plaidItems, transactions, users } from '../../src/db/schema.ts';
 import { InlineRunner } from '../../src/jobs/inline-runner.ts';
 import { createTasks } from '../../src/jobs/tasks.ts';
+import { AuditTrail } from '../../src/modules/audit/trail.ts';
 import { BudgetAlertService } from '../../src/modules/budgets/alerts.ts';
 import { seedDefaultCategories } from '../../src/modules/categories/defaults.ts';
 import { TokenCipher } from '../../src/modules/sync/crypto.ts';
@@ -210,6 +211,8 @@ describe('Plaid through the official SDK against a local Plaid', () => {
           db: tdb.database.db,
           sync: service,
           alerts: new BudgetAlertService(tdb.database.db),
+          audit: new AuditTrail(tdb.database.db, { logger }),
+          auditRetentionDays: 400,
           enqueue: (task, data, opts) => r.enqueue(task, data, opts),
           logger,
         }),

@@ -248,6 +248,7 @@ describe.skipIf(!ok)('metrics scraped by a real Prometheus', () => {
     expect(ofWorker(await prom.query('celery_tasks_inprogress')).map((s) => s.metric.task_name).sort()).toEqual([
       'check_budget_alerts',
       'cleanup_expired_refresh_tokens',
+      'purge_audit_events',
       'sync_transactions',
     ]);
     // The guide's CeleryTaskBacklog expression evaluates (and, with no backlog, selects nothing).

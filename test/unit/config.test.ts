@@ -38,6 +38,15 @@ describe('loadConfig', () => {
     expect(c.rateLimit.enabled).toBe(true);
   });
 
+  it('keeps the audit trail 400 days by default, purged daily at 04:00 UTC, both configurable', () => {
+    const c = loadConfig({});
+    expect(c.audit).toEqual({ retentionDays: 400 });
+    expect(c.jobs.schedules.auditRetention).toEqual({ hour: 4, minute: 0 });
+    const set = loadConfig({ AUDIT_RETENTION_DAYS: '30', SCHEDULE_AUDIT_RETENTION: 'off' });
+    expect(set.audit.retentionDays).toBe(30);
+    expect(set.jobs.schedules.auditRetention).toBeNull();
+  });
+
   it('parses every variable of ARCHITECTURE §5', () => {
     const c = loadConfig({
       ENVIRONMENT: 'staging',
@@ -137,6 +146,8 @@ describe('loadConfig', () => {
 
   it.each([
     ['PORT', 'abc'],
+    ['AUDIT_RETENTION_DAYS', '0'],
+    ['AUDIT_RETENTION_DAYS', 'forever'],
     ['PORT', '70000'],
     ['PORT', '80.5'],
     ['LOG_FORMAT', 'xml'],

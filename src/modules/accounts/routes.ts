@@ -42,6 +42,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     { ...auth, schema: { ...common, summary: 'Delete an account and its transactions.', params: idParams, response: { 204: z.null() } } },
     async (request, reply) => {
       await service.remove(request.userId!, request.params.id);
+      await request.audit({ action: 'account.delete', outcome: 'success', targetType: 'account', targetId: request.params.id });
       return reply.code(204).send(null);
     },
   );

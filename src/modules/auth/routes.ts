@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { unauthorized } from '../../lib/errors.ts';
 import { getLogger, type Logger } from '../../observability/logging.ts';
+import { ANONYMOUS_ACTOR } from '../audit/trail.ts';
 import { dummyHash } from './passwords.ts';
 import { loginBody, refreshTokenBody, registerBody, tokenPairResponse, userResponse, type TokenPairResponse, type UserResponse } from './schemas.ts';
 import { AuthService, type TokenPair, type User } from './service.ts';
@@ -66,10 +67,13 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const result = await auth.login(email, password);
       if (!result.ok) {
         authLog(request).warn({ email, ip: request.ip, reason: result.reason }, 'user_login_failed');
+        const userId = result.reason === 'wrong_password' ? result.userId : null;
+        await request.audit({ action: 'auth.login', outcome: 'failure', actor: userId ?? ANONYMOUS_ACTOR, targetType: 'user', targetId: userId, details: { reason: result.reason, email } });
         throw unauthorized(INVALID_CREDENTIALS);
       }
       request.userId = result.user.id;
       authLog(request).info({ user_id: result.user.id, email: result.user.email, ip: request.ip }, 'user_login');
+      await request.audit({ action: 'auth.login', outcome: 'success', targetType: 'user', targetId: result.user.id });
       return toTokenResponse(result.tokens);
     },
   );
@@ -94,6 +98,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           // A spent or revoked token coming back means a copy is in someone else's hands.
           const event = result.reason === 'expired' ? 'token_refresh_failed' : 'refresh_token_reuse_detected';
           log.warn({ user_id: result.userId, family_id: result.familyId, ip: request.ip, reason: result.reason }, event);
+          if (event === 'refresh_token_reuse_detected') {
+            const revoked = { actor: result.userId, targetType: 'refresh_token_family', targetId: result.familyId };
+            await request.audit({ action: 'auth.refresh_token_reuse', outcome: 'failure', ...revoked, details: { reason: result.reason, family_revoked: true } });
+          }
         }
         throw unauthorized(INVALID_REFRESH);
       }
@@ -117,6 +125,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       if (session) {
         request.userId = session.userId;
         authLog(request).info({ user_id: session.userId, family_id: session.familyId, ip: request.ip }, 'user_logout');
+        await request.audit({ action: 'auth.logout', outcome: 'success', targetType: 'refresh_token_family', targetId: session.familyId });
       }
       return reply.code(204).send();
     },

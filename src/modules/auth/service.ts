@@ -34,7 +34,8 @@ export interface TokenPair {
 
 export type LoginResult =
   | { ok: true; user: User; tokens: TokenPair }
-  | { ok: false; reason: 'unknown_email' | 'wrong_password' };
+  | { ok: false; reason: 'unknown_email' }
+  | { ok: false; reason: 'wrong_password'; userId: string };
 
 export type RefreshResult =
   | { ok: true; userId: string; familyId: string; tokens: TokenPair }
@@ -102,7 +103,7 @@ export class AuthService {
       .limit(1);
     const valid = await verifyPassword(row?.passwordHash ?? (await dummyHash()), password);
     if (!row) return { ok: false, reason: 'unknown_email' };
-    if (!valid) return { ok: false, reason: 'wrong_password' };
+    if (!valid) return { ok: false, reason: 'wrong_password', userId: row.id };
     const { passwordHash: _hash, ...user } = row;
     const refreshToken = await this.insertRefreshToken(this.db, user.id, randomUUID());
     return { ok: true, user, tokens: await this.pair(user.id, refreshToken.token) };

@@ -76,6 +76,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     { ...auth, schema: { ...common, summary: 'Delete a budget (and its alerts).', params: idParams, response: { 204: z.null() } } },
     async (request, reply) => {
       await service.remove(request.userId!, request.params.id);
+      await request.audit({ action: 'budget.delete', outcome: 'success', targetType: 'budget', targetId: request.params.id });
       return reply.code(204).send(null);
     },
   );

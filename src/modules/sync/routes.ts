@@ -94,9 +94,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const sync = syncService();
-      const { item, accounts } = await sync.linkItem(request.userId!, request.body.public_token).catch((err: unknown) => {
+      const { item, accounts } = await sync.linkItem(request.userId!, request.body.public_token).catch(async (err: unknown) => {
+        await request.audit({ action: 'bank.link', outcome: 'failure', targetType: 'bank_item', details: { reason: (err as Error).name } });
         throw providerProblem(err);
       });
+      await request.audit({ action: 'bank.link', outcome: 'success', targetType: 'bank_item', targetId: item.id, details: { accounts: accounts.length } });
       // The item is linked either way; without a queue now, its first sync waits for the next webhook or request.
       const job = await enqueueSync(item.id).catch((err: unknown) => {
         request.log.warn({ item_id: item.id, error: { message: (err as Error).message } }, 'first_sync_not_queued');
@@ -134,7 +136,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const item = await syncService().getItem(request.userId!, request.params.item_id);
-      const job = await enqueueSync(item.id);
+      const job = await enqueueSync(item.id).catch(async (err: unknown) => {
+        await request.audit({ action: 'bank.sync_request', outcome: 'failure', targetType: 'bank_item', targetId: item.id });
+        throw err;
+      });
+      await request.audit({ action: 'bank.sync_request', outcome: 'success', targetType: 'bank_item', targetId: item.id, details: { job_id: job.id } });
       return reply.code(202).send({ job_id: job.id, item_id: item.id, status: 'queued' as const });
     },
   );

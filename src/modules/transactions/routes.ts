@@ -69,6 +69,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     { ...auth, schema: { ...common, summary: 'Delete a transaction.', params: idParams, response: { 204: z.null() } } },
     async (request, reply) => {
       await service.remove(request.userId!, request.params.id);
+      await request.audit({ action: 'transaction.delete', outcome: 'success', targetType: 'transaction', targetId: request.params.id });
       return reply.code(204).send(null);
     },
   );

@@ -1,7 +1,8 @@
 /**
  * The platform admin's dashboards: GET /api/v1/monitoring/rate-limits (the guide's Rate Limiting
  * Dashboard, exactly its shape) and GET /api/v1/monitoring/system-stats. Both need an admin token:
- * 401 without a valid one, 403 for a user who is not a platform admin.
+ * 401 without a valid one, 403 for a user who is not a platform admin. Every read by a signed-in
+ * user goes on the audit trail (`monitoring.read`, success or denied).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { count, gt } from 'drizzle-orm';
@@ -154,6 +155,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     '/rate-limits',
     {
       onRequest: app.requireAdmin,
+      onSend: app.auditAdminRead,
       schema: {
         tags: ['monitoring'],
         summary: 'Rate Limiting Dashboard (platform admin): live windows and the rolling hour, across all replicas.',
@@ -168,6 +170,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     '/system-stats',
     {
       onRequest: app.requireAdmin,
+      onSend: app.auditAdminRead,
       schema: {
         tags: ['monitoring'],
         summary: 'System statistics (platform admin): totals, last 24 hours, process, database, Redis and queue.',

@@ -35,6 +35,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     '/jobs',
     {
       onRequest: app.requireAdmin,
+      onSend: app.auditAdminRead,
       schema: {
         tags: ['monitoring'],
         summary: 'Background jobs (platform admin): counts per state, workers, schedules and recent failures.',
