@@ -104,6 +104,8 @@ async function loadPhase(ctx: ModeContext, fixture: Fixture, baselines: Baseline
 
 async function main(): Promise<number> {
   const settings = loadSettings();
+  // Every process of the run uses this Node; the figures that count are those of the image's (24).
+  if (Number(process.versions.node.split('.')[0]) < 24) progress(`note: node ${process.version}; the image runs Node 24 LTS — run the bench on it for the figures that count (bench/README.md)`);
   const dir = mkdtempSync(join(os.tmpdir(), 'nest-egg-bench-'));
   const prefix = `nest-egg-bench-${randomBytes(4).toString('hex')}:`;
   const rows: Row[] = [];

@@ -14,14 +14,18 @@ export function genRequestId(req: IncomingMessage): string {
 }
 
 export function registerRequestContext(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: an async one costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // Written by the app's logger with the request id as a field, so a request that logs nothing
   // else never makes its own child logger (logging.ts, LazyChildLogger).
   const log = app.log;
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
+    // At LOG_LEVEL=warn or above the line is not written: skip building it.
+    if (status < 500 && !(log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return done();
     const fields = {
       request_id: request.id,
       method: request.method,
@@ -32,5 +36,6 @@ export function registerRequestContext(app: FastifyInstance): void {
     };
     if (status >= 500) log.error(fields, 'request_completed');
     else log.info(fields, 'request_completed');
+    done();
   });
 }

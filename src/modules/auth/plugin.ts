@@ -35,9 +35,14 @@ export default fp(
     app.decorate('tokens', tokens);
     app.decorateRequest('userId', null);
 
-    app.addHook('onRequest', async (request) => {
+    // Callback-style: a request without a bearer token (probes, sign-in, the docs) makes no promise.
+    app.addHook('onRequest', (request, _reply, done) => {
       const token = bearerToken(request.headers.authorization);
-      if (token) request.userId = await tokens.verifyAccess(token);
+      if (!token) return done();
+      tokens.verifyAccess(token).then((userId) => {
+        request.userId = userId;
+        done();
+      }, done);
     });
 
     app.decorate('requireUser', async (request: FastifyRequest) => {
