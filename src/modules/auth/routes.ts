@@ -5,7 +5,8 @@ import { unauthorized } from '../../lib/errors.ts';
 import { getLogger, type Logger } from '../../observability/logging.ts';
 import { dummyHash } from './passwords.ts';
 import { loginBody, refreshTokenBody, registerBody, tokenPairResponse, userResponse, type TokenPairResponse, type UserResponse } from './schemas.ts';
-import { AuthService, type TokenPair, type User } from './service.ts';
+import { AuthService, normalizeEmail, type TokenPair, type User } from './service.ts';
+import { failedLogin, succeededLogin, throttledLogin } from './login-throttle.ts';
 
 const toUserResponse = (u: User): UserResponse => ({
   id: u.id,
@@ -61,13 +62,18 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: tokenPairResponse },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { email, password } = request.body;
+      // Per-account throttle (across IPs and replicas), checked before the password is looked at.
+      const attempt = await app.loginThrottle.begin(normalizeEmail(email));
+      if (!attempt.admitted) throw throttledLogin(app, request, reply, attempt);
       const result = await auth.login(email, password);
       if (!result.ok) {
         authLog(request).warn({ email, ip: request.ip, reason: result.reason }, 'user_login_failed');
+        failedLogin(app, request, attempt);
         throw unauthorized(INVALID_CREDENTIALS);
       }
+      await succeededLogin(app, attempt);
       request.userId = result.user.id;
       authLog(request).info({ user_id: result.user.id, email: result.user.email, ip: request.ip }, 'user_login');
       return toTokenResponse(result.tokens);
@@ -94,6 +100,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           // A spent or revoked token coming back means a copy is in someone else's hands.
           const event = result.reason === 'expired' ? 'token_refresh_failed' : 'refresh_token_reuse_detected';
           log.warn({ user_id: result.userId, family_id: result.familyId, ip: request.ip, reason: result.reason }, event);
+          if (event === 'refresh_token_reuse_detected') {
+            app.securityEvents.record(request.log as Logger, 'refresh_token_reuse', { user_id: result.userId, family_id: result.familyId, ip: request.ip, reason: result.reason }, request.id);
+          }
         }
         throw unauthorized(INVALID_REFRESH);
       }
