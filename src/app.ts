@@ -14,6 +14,7 @@ import type { HealthRegistry } from './observability/health.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { requestChildLogger, type Logger } from './observability/logging.ts';
 import { endpointLabel, registerHttpMetrics } from './http/metrics.ts';
+import { SecurityEvents } from './observability/security.ts';
 import { nameRequestTransaction, sentryEnabled } from './observability/sentry.ts';
 import { endRequestSession, sentryServerFactory } from './observability/sentry-requests.ts';
 import { METRICS_PATH } from './routes/metrics.ts';
@@ -49,6 +50,8 @@ declare module 'fastify' {
     bankSync: SyncService | undefined;
     /** The Redis client for commands (REDIS_URL); undefined in embedded mode. */
     redis: Redis | undefined;
+    /** Security events: security_events_total, the security_event log line, Sentry for high severity. */
+    securityEvents: SecurityEvents;
   }
 }
 
@@ -89,6 +92,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('services', parts.services);
   app.decorate('bankSync', parts.services.bankSync);
   app.decorate('redis', redis);
+  app.decorate('securityEvents', new SecurityEvents(metrics));
   if (config.metrics.enabled) registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });
 
   if (sentryEnabled()) {
@@ -130,6 +134,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       storeErrors: metrics.rateLimitStoreErrors,
       limitedRoute: (endpoint) => metrics.registerRateLimitedEndpoints([endpoint]),
     },
+    loginThrottle: config.loginThrottle,
+    accountKeySecret: parts.jwtSecret,
   });
 
   await app.register(jobsPlugin, { runner: parts.jobs.runner });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { LoginThrottleOptions } from './ratelimit/account-throttle.ts';
 import { POLICY_NAMES, resolvePolicies, type PolicyOverride, type RateLimitOptions } from './ratelimit/policies.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -62,6 +63,21 @@ const rate = (fallback?: number) =>
         return z.NEVER;
       }
       return n;
+    });
+
+/** A duration in seconds, fractions allowed (`0.5`), returned in milliseconds. */
+const secondsAsMs = (fallbackSeconds: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return Math.round(fallbackSeconds * 1000);
+      const n = Number(v);
+      if (!/^\s*\d+(\.\d+)?\s*$/.test(v) || !Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of seconds from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return Math.round(n * 1000);
     });
 
 const optionalString = z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
@@ -249,6 +265,11 @@ const schema = z.object({
   RATE_LIMIT_KEY_PREFIX: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'must be 1 to 64 printable characters without spaces').default('nest-egg:rl:'),
   RATE_LIMIT_STORE_TIMEOUT_MS: int(50, 1, 5_000),
   RATE_LIMIT_STORE_COOLDOWN_MS: int(1_000, 0, 600_000),
+  LOGIN_THROTTLE_ENABLED: bool(true),
+  LOGIN_THROTTLE_FAILURES: int(5, 1, 1_000),
+  LOGIN_THROTTLE_BASE_SECONDS: secondsAsMs(30, 0.1, 86_400),
+  LOGIN_THROTTLE_MAX_SECONDS: secondsAsMs(900, 0.1, 86_400),
+  LOGIN_THROTTLE_RESET_SECONDS: secondsAsMs(3_600, 1, 604_800),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
   SHUTDOWN_DRAIN_DELAY_MS: int(0, 0, 600_000),
   BODY_LIMIT_BYTES: int(1_048_576, 1_024, 104_857_600),
@@ -309,6 +330,8 @@ export interface Config {
     };
   };
   rateLimit: RateLimitOptions;
+  /** Per-account throttling of failed sign-ins (src/ratelimit/account-throttle.ts). */
+  loginThrottle: LoginThrottleOptions;
   shutdown: { timeoutMs: number; drainDelayMs: number };
   bodyLimitBytes: number;
   /** Browser cross-origin access: the exact allowed origins (none: no CORS headers at all). */
@@ -374,6 +397,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (isProduction && bankSyncProvider !== 'none' && !e.TOKEN_ENCRYPTION_KEY) {
     throw new ConfigError('Invalid configuration: TOKEN_ENCRYPTION_KEY is required when ENVIRONMENT=production and bank sync is on');
   }
+  if (e.LOGIN_THROTTLE_MAX_SECONDS < e.LOGIN_THROTTLE_BASE_SECONDS) {
+    throw new ConfigError(
+      `Invalid configuration: LOGIN_THROTTLE_MAX_SECONDS must be at least LOGIN_THROTTLE_BASE_SECONDS (${e.LOGIN_THROTTLE_BASE_SECONDS / 1000}) (got ${JSON.stringify(present.LOGIN_THROTTLE_MAX_SECONDS ?? String(e.LOGIN_THROTTLE_MAX_SECONDS / 1000))})`,
+    );
+  }
   const version = e.APP_VERSION ?? PACKAGE_VERSION;
   return {
     environment: e.ENVIRONMENT,
@@ -427,6 +455,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keyPrefix: e.RATE_LIMIT_KEY_PREFIX,
       storeTimeoutMs: e.RATE_LIMIT_STORE_TIMEOUT_MS,
       storeCooldownMs: e.RATE_LIMIT_STORE_COOLDOWN_MS,
+    },
+    loginThrottle: {
+      enabled: e.LOGIN_THROTTLE_ENABLED,
+      failures: e.LOGIN_THROTTLE_FAILURES,
+      baseMs: e.LOGIN_THROTTLE_BASE_SECONDS,
+      maxMs: e.LOGIN_THROTTLE_MAX_SECONDS,
+      memoryMs: e.LOGIN_THROTTLE_RESET_SECONDS,
     },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,

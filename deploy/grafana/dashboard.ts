@@ -205,6 +205,25 @@ const ROWS: RowSpec[] = [
     ],
   },
   {
+    title: 'Security',
+    panels: [
+      { type: 'timeseries', title: 'Sign-in attempts by outcome', description: 'Sign-ins per second: success, bad_credentials, locked (a failure that locked the account), throttled (refused unchecked while locked). CredentialStuffing fires when failures stay above 1/s.', w: 8, unit: 'reqps',
+        thresholds: [[1, 'red']],
+        queries: [
+          { expr: `sum by (outcome) (${rate('auth_login_attempts_total', SEL)})`, legend: '{{outcome}}' },
+          { expr: `sum(${rate('auth_login_attempts_total', `${SEL}, outcome=~"bad_credentials|locked"`)}) or vector(0)`, legend: 'failed (all)' },
+        ] },
+      { type: 'timeseries', title: 'Security events per 5 minutes', description: 'security_events_total by type: login_throttled, account_locked, refresh_token_reuse, admin_denied (each also a security_event log line).', w: 8, unit: 'short',
+        queries: [{ expr: `sum by (type) (increase(security_events_total{${SEL}}[5m]))`, legend: '{{type}}' }] },
+      { type: 'stat', title: 'Sign-in failure ratio', description: 'Failed sign-ins / all sign-in attempts over 5 minutes (throttled attempts left out).', w: 4, h: 8, unit: 'percentunit',
+        thresholds: [[0.2, 'orange'], [0.5, 'red']],
+        queries: [{ expr: ratio(`sum(${rate('auth_login_attempts_total', `${SEL}, outcome=~"bad_credentials|locked"`)})`, `sum(${rate('auth_login_attempts_total', `${SEL}, outcome!="throttled"`)})`) }] },
+      { type: 'stat', title: 'Refresh-token reuse (24 h)', description: 'Spent refresh tokens presented again over the last day (RefreshTokenReuse fires on any).', w: 4, h: 8, unit: 'short',
+        thresholds: [[1, 'red']],
+        queries: [{ expr: `sum(increase(security_events_total{${SEL}, type="refresh_token_reuse"}[24h])) or vector(0)` }] },
+    ],
+  },
+  {
     title: 'Business',
     panels: [
       { type: 'stat', title: 'Users', h: 8, description: 'Registered users (users_total gauge).', w: 4, unit: 'short',
@@ -357,7 +376,7 @@ export function buildDashboard() {
   return {
     uid: 'nest-egg-api',
     title: 'Nest Egg API',
-    description: 'HTTP, database, background tasks, rate limiting, business metrics, process health and SLO error budgets of the Nest Egg API and worker.',
+    description: 'HTTP, database, background tasks, rate limiting, security, business metrics, process health and SLO error budgets of the Nest Egg API and worker.',
     tags: ['nest-egg', 'prometheus'],
     timezone: 'browser',
     editable: true,

@@ -18,6 +18,13 @@ export const ALERT_PRIORITIES = ['low', 'medium', 'high'] as const;
 export const SYNC_STATUSES = ['success', 'failure'] as const;
 export const TASK_STATUSES = ['success', 'failure', 'retry'] as const;
 
+/** auth_login_attempts_total{outcome}: every sign-in attempt that reached the login handler gets exactly one. */
+export const LOGIN_OUTCOMES = ['success', 'bad_credentials', 'throttled', 'locked'] as const;
+/** security_events_total{type}: the closed set of security events (src/observability/security.ts). */
+export const SECURITY_EVENT_TYPES = ['login_throttled', 'account_locked', 'refresh_token_reuse', 'admin_denied'] as const;
+
+export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 export type AlertPriorityLabel = (typeof ALERT_PRIORITIES)[number];
 export type SyncStatus = (typeof SYNC_STATUSES)[number];
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -189,6 +196,18 @@ export class Metrics {
     help: 'Audit events that could not be stored (the request they belong to answered as usual).',
     registers: [this.registry],
   });
+  readonly authLoginAttempts = new Counter<'outcome'>({
+    name: 'auth_login_attempts_total',
+    help: 'Sign-in attempts by outcome: success, bad_credentials (wrong password or unknown email), locked (a bad attempt that locked the account), throttled (refused unchecked while the account is locked).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly securityEvents = new Counter<'type'>({
+    name: 'security_events_total',
+    help: 'Security events by type: login_throttled, account_locked, refresh_token_reuse, admin_denied (each also logged as a security_event line).',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
 
   readonly appInfo = new Gauge<'version' | 'environment'>({
     name: 'app_info',
@@ -211,6 +230,12 @@ export class Metrics {
   private readonly priorityLabels = Object.fromEntries(ALERT_PRIORITIES.map((priority) => [priority, { priority }])) as Record<
     AlertPriorityLabel,
     { priority: AlertPriorityLabel }
+  >;
+
+  private readonly outcomeLabels = Object.fromEntries(LOGIN_OUTCOMES.map((outcome) => [outcome, { outcome }])) as Record<LoginOutcome, { outcome: LoginOutcome }>;
+  private readonly securityTypeLabels = Object.fromEntries(SECURITY_EVENT_TYPES.map((type) => [type, { type }])) as Record<
+    SecurityEventType,
+    { type: SecurityEventType }
   >;
 
   constructor(opts: MetricsOptions) {
@@ -257,6 +282,8 @@ export class Metrics {
     for (const priority of ALERT_PRIORITIES) this.budgetAlerts.inc(this.priorityLabels[priority], 0);
     for (const status of SYNC_STATUSES) this.plaidSyncs.inc({ status }, 0);
     for (const reason of ['error', 'timeout', 'unavailable']) this.rateLimitStoreErrors.inc({ reason }, 0);
+    for (const outcome of LOGIN_OUTCOMES) this.authLoginAttempts.inc(this.outcomeLabels[outcome], 0);
+    for (const type of SECURITY_EVENT_TYPES) this.securityEvents.inc(this.securityTypeLabels[type], 0);
 
     if (opts.processMetrics ?? true) {
       for (const m of processMetrics()) this.registry.registerMetric(m);
@@ -287,6 +314,14 @@ export class Metrics {
 
   recordBudgetAlert(priority: AlertPriorityLabel): void {
     this.budgetAlerts.inc(this.priorityLabels[priority]);
+  }
+
+  recordLoginAttempt(outcome: LoginOutcome): void {
+    this.authLoginAttempts.inc(this.outcomeLabels[outcome]);
+  }
+
+  recordSecurityEvent(type: SecurityEventType): void {
+    this.securityEvents.inc(this.securityTypeLabels[type]);
   }
 
   setDependencyUp(dependency: string, up: boolean): void {

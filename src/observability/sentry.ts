@@ -227,6 +227,28 @@ export function captureTaskFailure(error: unknown, ctx: TaskFailureContext): str
   });
 }
 
+export interface SecurityEventContext {
+  /** The security event's type (`refresh_token_reuse`, `account_locked`, …): the message and a tag. */
+  type: string;
+  request_id?: string;
+  user_id?: string | null;
+  /** Scalar details (no emails, no tokens: scrubEvent runs over them anyway). */
+  details?: Record<string, string | number | boolean | undefined>;
+}
+
+/** Reports a high-severity security event as a Sentry message (not an exception); returns the event id. */
+export function captureSecurityEvent(ctx: SecurityEventContext): string | undefined {
+  if (!sdk) return undefined;
+  return sdk.captureMessage(`security_event: ${ctx.type}`, {
+    level: 'warning',
+    tags: { security_event: ctx.type, ...(ctx.request_id ? { request_id: ctx.request_id } : {}) },
+    contexts: { security_event: { type: ctx.type, ...ctx.details } },
+    ...(ctx.user_id ? { user: { id: ctx.user_id } } : {}),
+    // One issue per event type, whatever the details.
+    fingerprint: ['security_event', ctx.type],
+  });
+}
+
 /** Runs fn with its own breadcrumbs and tags (one job of the worker); just runs it when Sentry is off. */
 export function withSentryScope<T>(fn: () => T): T {
   return sdk ? sdk.withIsolationScope(() => fn()) : fn();

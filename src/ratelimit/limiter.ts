@@ -5,7 +5,8 @@
 import type { Redis } from 'ioredis';
 // The same `endpoint` label as the HTTP metrics: the route template without a trailing slash, one value for unmatched requests.
 import { endpointLabel } from '../http/metrics.ts';
-import { FallbackStore, type StoreErrorReason } from './fallback-store.ts';
+import { StoreBreaker, type StoreErrorReason } from './breaker.ts';
+import { FallbackStore } from './fallback-store.ts';
 import { clientId } from './identity.ts';
 import { MemoryStore } from './memory-store.ts';
 import { PolicyResolver, type Policy, type RateLimitOptions } from './policies.ts';
@@ -60,6 +61,7 @@ export class RateLimiter {
       windowSeconds: policy.windowSeconds,
       windowEndpoint: policy.endpoint,
       endpoint,
+      algorithm: policy.algorithm,
     });
     this.events.onDecision?.(endpoint, decision.blocked);
     return { policy, clientId: client, endpoint, decision };
@@ -70,16 +72,21 @@ export class RateLimiter {
   }
 }
 
-/** Memory store without Redis; Redis with a memory fallback when a client is given. */
-export function createRateLimiter(config: RateLimitOptions, redis: Redis | undefined, events: RateLimitEvents = {}): RateLimiter {
+/** The breaker every user of the shared store goes through (the limiter and the sign-in throttle). */
+export function createStoreBreaker(config: RateLimitOptions, events: RateLimitEvents = {}): StoreBreaker {
+  return new StoreBreaker({
+    timeoutMs: config.storeTimeoutMs,
+    cooldownMs: config.storeCooldownMs,
+    onStoreError: events.onStoreError,
+    onModeChange: events.onModeChange,
+  });
+}
+
+/** Memory store without Redis; Redis with a memory fallback when a client is given (through `breaker`, or one of its own). */
+export function createRateLimiter(config: RateLimitOptions, redis: Redis | undefined, events: RateLimitEvents = {}, breaker?: StoreBreaker): RateLimiter {
   const memory = new MemoryStore();
   const store = redis
-    ? new FallbackStore(new RedisStore(redis, config.keyPrefix), memory, {
-        timeoutMs: config.storeTimeoutMs,
-        cooldownMs: config.storeCooldownMs,
-        onStoreError: events.onStoreError,
-        onModeChange: events.onModeChange,
-      })
+    ? new FallbackStore(new RedisStore(redis, config.keyPrefix), memory, { breaker: breaker ?? createStoreBreaker(config, events) })
     : memory;
   return new RateLimiter(config.policies, store, events);
 }

@@ -10,12 +10,18 @@ import {
 } from './store.ts';
 
 interface Window {
+  /** Attempts in the window (fixed); admitted requests in the log plus refused attempts since the last admitted one (sliding). */
   count: number;
+  /** When the window ends (fixed) or its newest admitted request leaves it (sliding). */
   resetAt: number;
   limit: number;
   windowSeconds: number;
   endpoint: string;
   clientId: string;
+  /** Sliding windows: the admitted requests' times, oldest first (at most `limit`). */
+  log?: number[];
+  /** Sliding windows: attempts refused since the last admitted one. */
+  refused?: number;
 }
 
 export interface MemoryStoreOptions {
@@ -50,6 +56,7 @@ export class MemoryStore implements RateLimitStore {
   hitSync(h: Hit): Decision {
     const now = this.now();
     if (++this.hitsSinceSweep >= 10_000) this.sweep(now);
+    if (h.algorithm === 'sliding') return this.hitSliding(h, now);
     let w = this.windows.get(h.windowId);
     if (!w || w.resetAt <= now) {
       if (w) this.windows.delete(h.windowId);
@@ -64,10 +71,38 @@ export class MemoryStore implements RateLimitStore {
     return decision;
   }
 
+  /** A sliding window log: admitted only while fewer than `limit` were admitted in the last `windowSeconds`. */
+  private hitSliding(h: Hit, now: number): Decision {
+    const windowMs = h.windowSeconds * 1000;
+    let w = this.windows.get(h.windowId);
+    if (!w?.log) {
+      if (w) this.windows.delete(h.windowId);
+      if (this.windows.size >= this.maxWindows) this.makeRoom(now);
+      w = { count: 0, resetAt: now, limit: h.limit, windowSeconds: h.windowSeconds, endpoint: h.windowEndpoint, clientId: h.clientId, log: [], refused: 0 };
+      this.windows.set(h.windowId, w);
+    }
+    const log = w.log!;
+    // At most `limit` entries, so dropping the expired ones from the front stays cheap.
+    while (log.length > 0 && log[0]! <= now - windowMs) log.shift();
+    const blocked = log.length >= h.limit;
+    if (blocked) w.refused = (w.refused ?? 0) + 1;
+    else {
+      log.push(now);
+      w.refused = 0;
+    }
+    w.count = log.length + w.refused;
+    w.limit = h.limit;
+    w.windowSeconds = h.windowSeconds;
+    w.resetAt = log[log.length - 1]! + windowMs;
+    this.stats.record(now, h.clientId, h.endpoint, blocked);
+    return { count: w.count, limit: h.limit, remaining: Math.max(0, h.limit - log.length), blocked, resetMs: Math.max(0, log[0]! + windowMs - now) };
+  }
+
   async dashboard(): Promise<RateLimitDashboard> {
     const now = this.now();
     this.sweep(now);
     const active: ActiveLimit[] = [...this.windows.values()]
+      .map((w) => (w.log ? slidingView(w, now) : w))
       .sort((a, b) => b.count - a.count || a.resetAt - b.resetAt)
       .slice(0, DASHBOARD_ACTIVE_LIMIT)
       .map((w) => ({
@@ -77,7 +112,7 @@ export class MemoryStore implements RateLimitStore {
         limit: w.limit,
         window_seconds: w.windowSeconds,
         resets_at: isoSeconds(w.resetAt),
-        blocked: w.count > w.limit,
+        blocked: w.count > w.limit || (w.log !== undefined && w.log.length >= w.limit),
       }));
     return { current_active_limits: active, ...this.stats.summary(now) };
   }
@@ -97,4 +132,12 @@ export class MemoryStore implements RateLimitStore {
       this.windows.delete(oldest);
     }
   }
+}
+
+/** A sliding window as the dashboard shows it now: the live part of its log, and when its oldest entry frees a slot. */
+function slidingView(w: Window, now: number): Window {
+  const windowMs = w.windowSeconds * 1000;
+  const log = w.log!.filter((t) => t > now - windowMs);
+  const full = log.length >= w.limit;
+  return { ...w, log, count: log.length + (full ? (w.refused ?? 0) : 0), resetAt: (log[0] ?? now) + windowMs };
 }

@@ -10,12 +10,15 @@ import type { Redis } from 'ioredis';
 import { endpointLabel } from '../http/metrics.ts';
 import { AppError } from '../lib/errors.ts';
 import { getLogger, type Logger } from '../observability/logging.ts';
-import { createRateLimiter, type RateLimiter } from './limiter.ts';
+import { createAccountThrottle, type AccountThrottle, type LoginThrottleOptions } from './account-throttle.ts';
+import { createRateLimiter, createStoreBreaker, type RateLimitEvents, type RateLimiter } from './limiter.ts';
 import { policyHeader, rateLimitHeader, type RateLimitOptions } from './policies.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     rateLimiter: RateLimiter;
+    /** Per-account throttling of failed sign-ins, used by the login route. */
+    loginThrottle: AccountThrottle;
   }
 }
 
@@ -39,12 +42,16 @@ export interface RateLimitPluginOptions {
   /** The shared store's client (REDIS_URL); without it limits are per process. */
   redis?: Redis;
   metrics?: RateLimitMetrics;
+  /** The per-account sign-in throttle (on whatever RATE_LIMIT_ENABLED says). */
+  loginThrottle: LoginThrottleOptions;
+  /** A secret every replica shares, from which the throttle's account-hash key is derived. */
+  accountKeySecret: string;
 }
 
 export default fp<RateLimitPluginOptions>(
   async (app, opts) => {
     const log = getLogger(app.log as Logger, 'ratelimit');
-    const limiter = createRateLimiter(opts.config, opts.redis, {
+    const events: RateLimitEvents = {
       onDecision: (endpoint, blocked) => {
         opts.metrics?.requests.inc({ endpoint });
         if (blocked) opts.metrics?.hits.inc({ endpoint });
@@ -55,8 +62,15 @@ export default fp<RateLimitPluginOptions>(
         if (mode === 'local') log.warn({ reason, error: { message: (error as Error | undefined)?.message } }, 'rate_limit_store_fallback');
         else log.info('rate_limit_store_restored');
       },
-    });
+    };
+    // One breaker for everything this process keeps in the shared store: one outage, one switch.
+    const breaker = opts.redis ? createStoreBreaker(opts.config, events) : undefined;
+    const limiter = createRateLimiter(opts.config, opts.redis, events, breaker);
     app.decorate('rateLimiter', limiter);
+    app.decorate(
+      'loginThrottle',
+      createAccountThrottle(opts.loginThrottle, { redis: opts.redis, keyPrefix: opts.config.keyPrefix, breaker, secret: opts.accountKeySecret }),
+    );
     if (!opts.config.enabled) return;
 
     app.addHook('onRoute', (route) => {

@@ -33,21 +33,28 @@ export interface Policy {
   key: 'client' | 'ip';
   limit: number;
   windowSeconds: number;
+  /**
+   * `fixed`: a counter that starts at the client's first request and lasts `windowSeconds` (cheap:
+   * one hash per client). `sliding`: a log of the admitted requests, so that no `windowSeconds`
+   * span, wherever it starts, admits more than `limit` (the credential endpoints: a fixed window
+   * lets a client spend two quotas across one boundary). See docs/MONITORING.md.
+   */
+  algorithm: 'fixed' | 'sliding';
 }
 
 /** First match wins, so specific policies come before the two defaults. */
 export const POLICIES: readonly Policy[] = [
-  { name: 'auth-login', endpoint: '/api/v1/auth/login', methods: ['POST'], routes: ['/api/v1/auth/login'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 60 },
-  { name: 'auth-register', endpoint: '/api/v1/auth/register', methods: ['POST'], routes: ['/api/v1/auth/register'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 3600 },
-  { name: 'auth-refresh', endpoint: '/api/v1/auth/refresh', methods: ['POST'], routes: ['/api/v1/auth/refresh'], callers: 'any', key: 'ip', limit: 30, windowSeconds: 60 },
+  { name: 'auth-login', endpoint: '/api/v1/auth/login', methods: ['POST'], routes: ['/api/v1/auth/login'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 60, algorithm: 'sliding' },
+  { name: 'auth-register', endpoint: '/api/v1/auth/register', methods: ['POST'], routes: ['/api/v1/auth/register'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 3600, algorithm: 'sliding' },
+  { name: 'auth-refresh', endpoint: '/api/v1/auth/refresh', methods: ['POST'], routes: ['/api/v1/auth/refresh'], callers: 'any', key: 'ip', limit: 30, windowSeconds: 60, algorithm: 'sliding' },
   // The provider's webhook calls come from a few provider addresses: generous, but not unlimited.
-  { name: 'plaid-webhook', endpoint: '/api/v1/plaid/webhook', methods: ['POST'], routes: ['/api/v1/plaid/webhook'], callers: 'any', key: 'ip', limit: 600, windowSeconds: 60 },
-  { name: 'bank-linking', endpoint: '/api/v1/plaid', routes: ['/api/v1/plaid/*'], callers: 'any', key: 'client', limit: 20, windowSeconds: 60 },
-  { name: 'budget-check-alerts', endpoint: '/api/v1/budgets/check-alerts', methods: ['POST'], routes: ['/api/v1/budgets/check-alerts'], callers: 'any', key: 'client', limit: 10, windowSeconds: 60 },
+  { name: 'plaid-webhook', endpoint: '/api/v1/plaid/webhook', methods: ['POST'], routes: ['/api/v1/plaid/webhook'], callers: 'any', key: 'ip', limit: 600, windowSeconds: 60, algorithm: 'fixed' },
+  { name: 'bank-linking', endpoint: '/api/v1/plaid', routes: ['/api/v1/plaid/*'], callers: 'any', key: 'client', limit: 20, windowSeconds: 60, algorithm: 'fixed' },
+  { name: 'budget-check-alerts', endpoint: '/api/v1/budgets/check-alerts', methods: ['POST'], routes: ['/api/v1/budgets/check-alerts'], callers: 'any', key: 'client', limit: 10, windowSeconds: 60, algorithm: 'fixed' },
   // The guide's example: 100 requests per 60 s on transactions.
-  { name: 'transactions', endpoint: '/api/v1/transactions', routes: ['/api/v1/transactions/*'], callers: 'any', key: 'client', limit: 100, windowSeconds: 60 },
-  { name: 'default', endpoint: '/api/v1', routes: ['*'], callers: 'user', key: 'client', limit: 300, windowSeconds: 60 },
-  { name: 'anonymous', endpoint: '/api/v1', routes: ['*'], callers: 'anonymous', key: 'client', limit: 60, windowSeconds: 60 },
+  { name: 'transactions', endpoint: '/api/v1/transactions', routes: ['/api/v1/transactions/*'], callers: 'any', key: 'client', limit: 100, windowSeconds: 60, algorithm: 'fixed' },
+  { name: 'default', endpoint: '/api/v1', routes: ['*'], callers: 'user', key: 'client', limit: 300, windowSeconds: 60, algorithm: 'fixed' },
+  { name: 'anonymous', endpoint: '/api/v1', routes: ['*'], callers: 'anonymous', key: 'client', limit: 60, windowSeconds: 60, algorithm: 'fixed' },
 ];
 
 export const POLICY_NAMES: readonly string[] = POLICIES.map((p) => p.name);

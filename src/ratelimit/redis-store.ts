@@ -4,7 +4,11 @@
  * record it for the dashboard. Every key has a TTL, and every structure is bounded:
  *
  *   <prefix>w:<policy>:<client>   hash {n, l, w, e, c}: the window (count, limit, seconds, endpoint,
- *                                 client); TTL = the window
+ *                                 client); TTL = the window. Sliding windows add {s, b}: a sequence
+ *                                 for log members and the attempts refused since the last admitted one
+ *   <prefix>log:<policy>:<client> zset (sliding windows only): one member per admitted request,
+ *                                 scored by its time (ms), at most `limit` members; same TTL as
+ *                                 its hash (the newest member's time + the window)
  *   <prefix>active:exp            zset window id -> expiry (ms); at most ACTIVE_CAP members
  *   <prefix>active:n              zset window id -> count; same members (the busiest first)
  *   <prefix>m:<minute>            hash {total, blocked} for one minute; TTL 62 min
@@ -27,18 +31,47 @@ const STATS_TTL_SECONDS = (HOUR_MINUTES + 2) * 60;
 const HIT_SCRIPT = `
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], window_ms)
-  ttl = window_ms
-end
-redis.call('HSET', KEYS[1], 'l', ARGV[1], 'w', ARGV[7], 'e', ARGV[6], 'c', ARGV[4])
-local blocked = 0
-if n > limit then blocked = 1 end
-
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[12] ~= '' then now = tonumber(ARGV[12]) end
+local n, ttl, blocked, reset, remaining
+if ARGV[11] == 'sliding' then
+  -- The log: one member per admitted request, scored by its time; refused attempts are only counted.
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - window_ms)
+  local admitted = redis.call('ZCARD', KEYS[7])
+  if admitted < limit then
+    local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
+    redis.call('ZADD', KEYS[7], now, now .. ':' .. seq)
+    admitted = admitted + 1
+    redis.call('HSET', KEYS[1], 'b', 0)
+    blocked = 0
+    n = admitted
+  else
+    blocked = 1
+    n = admitted + redis.call('HINCRBY', KEYS[1], 'b', 1)
+  end
+  local oldest = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+  local newest = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
+  reset = tonumber(oldest[2]) + window_ms - now
+  ttl = tonumber(newest[2]) + window_ms - now
+  remaining = limit - admitted
+  redis.call('HSET', KEYS[1], 'n', n)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[7], ttl)
+else
+  n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+  ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], window_ms)
+    ttl = window_ms
+  end
+  blocked = 0
+  if n > limit then blocked = 1 end
+  reset = ttl
+  remaining = limit - n
+end
+redis.call('HSET', KEYS[1], 'l', ARGV[1], 'w', ARGV[7], 'e', ARGV[6], 'c', ARGV[4])
+
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
 redis.call('ZADD', KEYS[3], n, ARGV[3])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 16)
@@ -71,7 +104,7 @@ for i = 5, 6 do
   end
   redis.call('EXPIRE', KEYS[i], stats_ttl)
 end
-return {n, blocked, ttl}
+return {n, blocked, reset, remaining}
 `;
 
 // KEYS: 1 active:exp, 2 active:n, 3 and 4 scratch keys, then HOUR_MINUTES each of minute hashes,
@@ -109,7 +142,7 @@ redis.call('DEL', KEYS[3], KEYS[4])
 return {active, total, blocked, clients, endpoints}
 `;
 
-type HitReply = [number, number, number];
+type HitReply = [number, number, number, number];
 type DashboardReply = [[string, string, string, string, string, number][], number, number, string[], string[]];
 
 interface ScriptedRedis {
@@ -127,14 +160,25 @@ export class RedisStore implements RateLimitStore {
   readonly kind = 'redis' as const;
   private readonly scripted: ScriptedRedis;
 
+  private readonly now: () => number;
+  /** True when the clock was injected (tests): it then replaces Redis's TIME in the windows too. */
+  private readonly sendClock: boolean;
+
   constructor(
     readonly client: Redis,
     /** Every key starts with this, e.g. `nest-egg:rl:`. */
     private readonly prefix: string,
-    private readonly now: () => number = Date.now,
+    /**
+     * By default windows run on Redis's clock (TIME in the script), one clock for every replica,
+     * and this process's clock only picks the dashboard's minute buckets. A clock given here is
+     * used for both (tests drive windows with it).
+     */
+    now?: () => number,
   ) {
+    this.now = now ?? Date.now;
+    this.sendClock = now !== undefined;
     // defineCommand sends EVALSHA and falls back to EVAL once after a restart (NOSCRIPT).
-    client.defineCommand('nestEggRateLimitHit', { numberOfKeys: 6, lua: HIT_SCRIPT });
+    client.defineCommand('nestEggRateLimitHit', { numberOfKeys: 7, lua: HIT_SCRIPT });
     client.defineCommand('nestEggRateLimitDashboard', { numberOfKeys: 4 + 3 * HOUR_MINUTES, lua: DASHBOARD_SCRIPT });
     this.scripted = client as unknown as ScriptedRedis;
   }
@@ -145,14 +189,17 @@ export class RedisStore implements RateLimitStore {
   }
 
   async hit(h: Hit): Promise<Decision> {
-    const minute = minuteOf(this.now());
+    const now = this.now();
+    const minute = minuteOf(now);
     const p = this.prefix;
-    const [count, , ttl] = await this.scripted.nestEggRateLimitHit(
-      `${p}w:${h.windowId}`, `${p}active:exp`, `${p}active:n`, `${p}m:${minute}`, `${p}m:${minute}:c`, `${p}m:${minute}:e`,
+    const sliding = h.algorithm === 'sliding';
+    const [count, blocked, resetMs, remaining] = await this.scripted.nestEggRateLimitHit(
+      `${p}w:${h.windowId}`, `${p}active:exp`, `${p}active:n`, `${p}m:${minute}`, `${p}m:${minute}:c`, `${p}m:${minute}:e`, `${p}log:${h.windowId}`,
       h.limit, h.windowSeconds * 1000, h.windowId, h.clientId, h.endpoint, h.windowEndpoint, h.windowSeconds,
-      ACTIVE_CAP, PER_MINUTE_CAP, STATS_TTL_SECONDS,
+      ACTIVE_CAP, PER_MINUTE_CAP, STATS_TTL_SECONDS, sliding ? 'sliding' : 'fixed', this.sendClock ? now : '',
     );
-    return decisionFor(Number(count), h.limit, Number(ttl));
+    if (!sliding) return decisionFor(Number(count), h.limit, Number(resetMs));
+    return { count: Number(count), limit: h.limit, remaining: Math.max(0, Number(remaining)), blocked: Number(blocked) === 1, resetMs: Math.max(0, Number(resetMs)) };
   }
 
   async dashboard(): Promise<RateLimitDashboard> {

@@ -1,10 +1,17 @@
 /**
  * The store contract shared by the memory and Redis stores.
  *
- * Windows are fixed windows that start at a client's first request and last the policy's
- * `windowSeconds` (a counter with a TTL). Every attempt is counted, blocked ones too, so a client
- * that keeps hammering stays blocked until its window ends, and the dashboard's `requests` is the
- * number of attempts. See docs/MONITORING.md for why fixed rather than sliding windows.
+ * Two kinds of window (the policy's `algorithm`):
+ * - `fixed`: starts at a client's first request and lasts the policy's `windowSeconds` (a counter
+ *   with a TTL). Every attempt is counted, blocked ones too, so a client that keeps hammering stays
+ *   blocked until its window ends, and the dashboard's `requests` is the number of attempts. Cheap,
+ *   and right for the general quotas; but a client can spend one quota at the end of a window and
+ *   another at the start of the next (2 × limit within a moment).
+ * - `sliding`: a log of the admitted requests' times, at most `limit` of them. A request is admitted
+ *   only while fewer than `limit` were admitted in the last `windowSeconds`, so no span of
+ *   `windowSeconds`, wherever it starts, admits more than `limit`. Refused attempts are not logged
+ *   (they spend nothing, and the log stays bounded by the limit) but are counted for the dashboard.
+ *   Used by the credential endpoints. See docs/MONITORING.md.
  */
 
 export interface Hit {
@@ -18,6 +25,8 @@ export interface Hit {
   windowEndpoint: string;
   /** The route template (or the fixed `unmatched` value), counted in the hour's top endpoints. */
   endpoint: string;
+  /** The policy's algorithm; `fixed` when left out. */
+  algorithm?: 'fixed' | 'sliding';
 }
 
 export interface Decision {
@@ -26,7 +35,7 @@ export interface Decision {
   limit: number;
   remaining: number;
   blocked: boolean;
-  /** Milliseconds until the window ends. */
+  /** Milliseconds until the window ends (sliding: until the oldest admitted request leaves it, freeing a slot). */
   resetMs: number;
 }
 

@@ -215,6 +215,13 @@ for (const format of ['json', 'text'] as const) {
       expect(reuse[0]).toMatchObject({ logger: 'api.auth', level: 'warn', fields: { user_id: userId } });
     });
 
+    it('logs the replay once more as a security_event (type, severity, ids; no token, no email)', () => {
+      const events = lines.filter((l) => l.event === 'security_event');
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ logger: 'security', level: 'warn', fields: { type: 'refresh_token_reuse', severity: 'high', user_id: userId } });
+      expect(JSON.stringify(events[0])).not.toMatch(/example\.com|refresh_token"/);
+    });
+
     it('writes exactly one completion line per request, with its route, status, duration and user', () => {
       const completions = lines.filter((l) => l.event === 'request_completed');
       expect(completions).toHaveLength(requests.length);
@@ -239,7 +246,7 @@ for (const format of ['json', 'text'] as const) {
       expect(errors[0]!.fields.request_id).toBe(requests[4]!.id);
       expect(raw).toContain('SentryTestError');
       expect(lines.length).toBe(t.logs().length);
-      for (const l of lines) expect(['http', 'api.auth', 'test']).toContain(l.logger);
+      for (const l of lines) expect(['http', 'api.auth', 'security', 'test']).toContain(l.logger);
     });
   });
 }

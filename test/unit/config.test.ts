@@ -236,4 +236,13 @@ describe('loadConfig', () => {
     expect(configError({ JWT_SECRET: 'short' }).message).toMatch(/^Invalid configuration: JWT_SECRET must be at least 32 characters/);
     expect(loadConfig({ ENVIRONMENT: 'production', JWT_SECRET: SECRET }).isProduction).toBe(true);
   });
+
+  it('reads the per-account sign-in throttle: defaults, fractional seconds, and a cap below the base refused', () => {
+    expect(loadConfig({}).loginThrottle).toEqual({ enabled: true, failures: 5, baseMs: 30_000, maxMs: 900_000, memoryMs: 3_600_000 });
+    expect(loadConfig({ LOGIN_THROTTLE_FAILURES: '3', LOGIN_THROTTLE_BASE_SECONDS: '0.5', LOGIN_THROTTLE_MAX_SECONDS: '2', LOGIN_THROTTLE_ENABLED: 'false' }).loginThrottle)
+      .toMatchObject({ enabled: false, failures: 3, baseMs: 500, maxMs: 2_000 });
+    expect(configError({ LOGIN_THROTTLE_FAILURES: '0' }).message).toBe('Invalid configuration: LOGIN_THROTTLE_FAILURES must be an integer from 1 to 1000 (got "0")');
+    expect(configError({ LOGIN_THROTTLE_BASE_SECONDS: 'soon' }).message).toBe('Invalid configuration: LOGIN_THROTTLE_BASE_SECONDS must be a number of seconds from 0.1 to 86400 (got "soon")');
+    expect(configError({ LOGIN_THROTTLE_BASE_SECONDS: '60', LOGIN_THROTTLE_MAX_SECONDS: '10' }).message).toMatch(/^Invalid configuration: LOGIN_THROTTLE_MAX_SECONDS must be at least LOGIN_THROTTLE_BASE_SECONDS/);
+  });
 });

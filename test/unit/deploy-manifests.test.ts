@@ -35,7 +35,7 @@ const yamlDocs = (path: string): Any[] => parseAllDocuments(read(path)).map((d) 
 
 // ARCHITECTURE §6, plus the additions the metrics catalog promises and prom-client's defaults.
 const CATALOG = {
-  counters: ['http_requests_total', 'celery_tasks_total', 'rate_limit_hits_total', 'rate_limit_requests_total', 'plaid_syncs_total', 'budget_alerts_total'],
+  counters: ['http_requests_total', 'celery_tasks_total', 'rate_limit_hits_total', 'rate_limit_requests_total', 'plaid_syncs_total', 'budget_alerts_total', 'auth_login_attempts_total', 'security_events_total'],
   histograms: ['http_request_duration_seconds', 'http_request_size_bytes', 'http_response_size_bytes', 'db_query_duration_seconds', 'celery_task_duration_seconds'],
   gauges: [
     'http_requests_inprogress', 'db_connection_pool_size', 'db_connection_pool_available', 'celery_tasks_inprogress',

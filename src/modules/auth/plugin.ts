@@ -8,6 +8,7 @@ import { eq } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { users } from '../../db/schema.ts';
 import { forbidden, unauthorized } from '../../lib/errors.ts';
+import type { Logger } from '../../observability/logging.ts';
 import { TokenService } from './tokens.ts';
 
 export type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
@@ -53,7 +54,10 @@ export default fp(
       if (!request.userId) throw unauthorized('A valid bearer access token is required');
       const [user] = await app.database.db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, request.userId));
       if (!user) throw unauthorized('The user of this token no longer exists');
-      if (!user.isAdmin) throw forbidden('Only platform admins may read this');
+      if (!user.isAdmin) {
+        app.securityEvents.record(request.log as Logger, 'admin_denied', { user_id: request.userId, route: request.routeOptions.url ?? 'unmatched', ip: request.ip }, request.id);
+        throw forbidden('Only platform admins may read this');
+      }
     });
   },
   { name: 'auth' },

@@ -6,7 +6,8 @@ import { getLogger, type Logger } from '../../observability/logging.ts';
 import { ANONYMOUS_ACTOR } from '../audit/trail.ts';
 import { dummyHash } from './passwords.ts';
 import { loginBody, refreshTokenBody, registerBody, tokenPairResponse, userResponse, type TokenPairResponse, type UserResponse } from './schemas.ts';
-import { AuthService, type TokenPair, type User } from './service.ts';
+import { AuthService, normalizeEmail, type TokenPair, type User } from './service.ts';
+import { failedLogin, succeededLogin, throttledLogin } from './login-throttle.ts';
 
 const toUserResponse = (u: User): UserResponse => ({
   id: u.id,
@@ -62,15 +63,24 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: tokenPairResponse },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { email, password } = request.body;
+      // Per-account throttle (across IPs and replicas), checked before the password is looked at.
+      const attempt = await app.loginThrottle.begin(normalizeEmail(email));
+      if (!attempt.admitted) {
+        // Audited as denied, naming no user: whether the account exists is not revealed here either.
+        await request.audit({ action: 'auth.login', outcome: 'denied', actor: ANONYMOUS_ACTOR, targetType: 'user', targetId: null, details: { reason: 'throttled', email } });
+        throw throttledLogin(app, request, reply, attempt);
+      }
       const result = await auth.login(email, password);
       if (!result.ok) {
         authLog(request).warn({ email, ip: request.ip, reason: result.reason }, 'user_login_failed');
         const userId = result.reason === 'wrong_password' ? result.userId : null;
         await request.audit({ action: 'auth.login', outcome: 'failure', actor: userId ?? ANONYMOUS_ACTOR, targetType: 'user', targetId: userId, details: { reason: result.reason, email } });
+        failedLogin(app, request, attempt);
         throw unauthorized(INVALID_CREDENTIALS);
       }
+      await succeededLogin(app, attempt);
       request.userId = result.user.id;
       authLog(request).info({ user_id: result.user.id, email: result.user.email, ip: request.ip }, 'user_login');
       await request.audit({ action: 'auth.login', outcome: 'success', targetType: 'user', targetId: result.user.id });
@@ -101,6 +111,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           if (event === 'refresh_token_reuse_detected') {
             const revoked = { actor: result.userId, targetType: 'refresh_token_family', targetId: result.familyId };
             await request.audit({ action: 'auth.refresh_token_reuse', outcome: 'failure', ...revoked, details: { reason: result.reason, family_revoked: true } });
+            app.securityEvents.record(request.log as Logger, 'refresh_token_reuse', { user_id: result.userId, family_id: result.familyId, ip: request.ip, reason: result.reason }, request.id);
           }
         }
         throw unauthorized(INVALID_REFRESH);
