@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { prescrubbed } from '../observability/logging.ts';
+import { scrubText } from '../observability/redact.ts';
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -27,13 +29,16 @@ export function registerRequestContext(app: FastifyInstance): void {
     // At LOG_LEVEL=warn or above the line is not written: skip building it.
     if (status < 500 && !(log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return done();
     const fields = {
-      request_id: request.id,
+      // An id the client sent (a sane token, but a token could be anything) is scrubbed as text; ours is a UUID.
+      request_id: request.id === request.headers['x-request-id'] ? scrubText(request.id) : request.id,
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
       status,
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       user_id: request.userId ?? undefined,
     };
+    // The method (llhttp accepts only known ones), the route template, numbers and the token's user id: nothing to scrub.
+    prescrubbed(fields);
     if (status >= 500) log.error(fields, 'request_completed');
     else log.info(fields, 'request_completed');
     done();

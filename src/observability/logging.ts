@@ -109,18 +109,84 @@ class TextStream extends Writable {
   }
 }
 
+/**
+ * The lines logged in one turn of the event loop leave in one write. Under load a turn handles
+ * many requests, each with its completion line; handed to pino's asynchronous writer one by one,
+ * each line to each destination costs a write of its own (a thread-pool round trip), most of what
+ * a logged request pays. Here the lines are joined and written at the end of the turn
+ * (setImmediate), so no line waits longer than the turn that logged it; if the process exits
+ * first, what is pending is written synchronously.
+ */
+class CoalescingDestination {
+  /** The destinations holding lines, written synchronously if the process exits first (one listener for all). */
+  private static readonly holding = new Set<CoalescingDestination>();
+  private static exitHooked = false;
+
+  private pending = '';
+  private scheduled = false;
+  private readonly flushNow = () => {
+    this.scheduled = false;
+    CoalescingDestination.holding.delete(this);
+    if (this.pending === '') return;
+    const out = this.pending;
+    this.pending = '';
+    this.dest.write(out);
+  };
+
+  constructor(private readonly dest: pino.DestinationStream & { flushSync(): void }) {
+    if (!CoalescingDestination.exitHooked) {
+      CoalescingDestination.exitHooked = true;
+      process.on('exit', () => {
+        for (const destination of CoalescingDestination.holding) destination.flushSync();
+      });
+    }
+  }
+
+  write(line: string): boolean {
+    this.pending += line;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      CoalescingDestination.holding.add(this);
+      setImmediate(this.flushNow);
+    }
+    return true;
+  }
+
+  flushSync(): void {
+    this.flushNow();
+    try {
+      this.dest.flushSync();
+    } catch {
+      // a write still in flight: sonic-boom's own exit hook finishes it
+    }
+  }
+}
+
+const PRESCRUBBED = Symbol('nest-egg.log.prescrubbed');
+
+/**
+ * Marks fields that cannot hold a secret or personal data — values the service made itself (its
+ * own request ids, route templates, status codes, durations, user ids from a verified token) — so
+ * the log formatter writes them without a scrubbing pass. The completion line of every request
+ * uses it (request-context.ts); anything carrying client input must not.
+ */
+export function prescrubbed<T extends object>(fields: T): T {
+  Object.defineProperty(fields, PRESCRUBBED, { value: true });
+  return fields;
+}
+
 export function createLogger(opts: LoggingOptions): Logger {
   const out = opts.destination ?? process.stdout;
   const onWarning = opts.onWarning;
   // JSON to the process's stdout goes through pino's own buffered writer (one write for many lines
   // under load instead of a blocking write per line; flushed when the process exits).
-  const main = opts.format === 'text' ? new TextStream(out) : (opts.destination ?? pino.destination({ dest: 1, sync: false }));
+  const main = opts.format === 'text' ? new TextStream(out) : (opts.destination ?? new CoalescingDestination(pino.destination({ dest: 1, sync: false })));
   const streams: { stream: DestinationStream | NodeJS.WritableStream; level: string }[] = [
     { stream: main, level: opts.level === 'silent' ? 'fatal' : opts.level },
   ];
   if (opts.file) {
     // pino's own destination flushes itself when the process exits (shutdown ends in process.exit).
-    streams.push({ stream: pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false }), level: opts.level });
+    streams.push({ stream: new CoalescingDestination(pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false })), level: opts.level });
   }
   return pino(
     {
@@ -132,7 +198,7 @@ export function createLogger(opts: LoggingOptions): Logger {
       formatters: {
         level: (label) => ({ level: label }),
         bindings: (b) => b,
-        log: (obj) => scrub(obj) as Record<string, unknown>,
+        log: (obj) => ((obj as { [PRESCRUBBED]?: boolean })[PRESCRUBBED] === true ? obj : (scrub(obj) as Record<string, unknown>)),
       },
       serializers: { error: (e: unknown) => scrub(e), err: (e: unknown) => scrub(e) },
       hooks: {
