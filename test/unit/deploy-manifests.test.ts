@@ -172,7 +172,11 @@ describe('Prometheus alert rules', () => {
   });
 
   it('runbooks link only to sections that exist', () => {
-    for (const m of runbooks.matchAll(/\]\(#([^)]+)\)/g)) expect(runbookAnchors.has(m[1]!), m[1]).toBe(true);
+    const links = [...runbooks.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]!);
+    // The runbooks do cross-link (a section pointing at another), and every `](#` is one of the links read.
+    expect(links.length).toBeGreaterThan(0);
+    expect(links).toHaveLength(runbooks.split('](#').length - 1);
+    for (const anchor of links) expect(runbookAnchors.has(anchor), anchor).toBe(true);
   });
 });
 

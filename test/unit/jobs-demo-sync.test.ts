@@ -54,15 +54,25 @@ describe('DemoProvider', () => {
 
   it('later syncs add the new days, post the pending ones (modified) and drop holds (removed)', async () => {
     now = new Date('2025-06-15T12:00:00Z');
-    const { accessToken } = await provider.exchangePublicToken('public-demo-y', 'user-1');
+    // A bank whose last two days (pending at the first sync) hold charges that post and a card hold.
+    const { accessToken } = await provider.exchangePublicToken('public-demo-y2', 'user-1');
     const first = await pullAll(provider, accessToken, null);
     const pendingBefore = first.added.filter((t) => t.pending);
+    expect(pendingBefore.length).toBeGreaterThan(1);
+    expect(pendingBefore.every((t) => t.date >= '2025-06-14')).toBe(true);
     now = new Date('2025-06-18T08:00:00Z');
     const next = await pullAll(provider, accessToken, first.cursor);
-    expect(next.added.every((t) => t.date > '2025-06-15')).toBe(true);
+    expect(next.added.length).toBeGreaterThan(0);
+    expect(next.added.every((t) => t.date > '2025-06-15' && t.date <= '2025-06-18')).toBe(true);
+    expect(next.added.filter((t) => t.pending).map((t) => t.date).every((d) => d >= '2025-06-17')).toBe(true);
+    // Every transaction pending before settles exactly once: posted (modified) or, a hold, removed.
+    expect(next.modified.length).toBeGreaterThan(0);
+    expect(next.removed.length).toBeGreaterThan(0);
     const settled = [...next.modified.map((t) => t.externalId), ...next.removed].sort();
     expect(settled).toEqual(pendingBefore.map((t) => t.externalId).sort());
-    expect(next.modified.every((t) => !t.pending)).toBe(true);
+    const before = new Map(pendingBefore.map((t) => [t.externalId, t]));
+    for (const t of next.modified) expect(t).toEqual({ ...before.get(t.externalId), pending: false });
+    expect(next.removed.map((id) => before.get(id)?.merchantName)).toEqual(next.removed.map(() => 'Shell'));
     // Nothing more on the same day.
     expect(await pullAll(provider, accessToken, next.cursor)).toMatchObject({ added: [], modified: [], removed: [], pages: 1 });
   });
