@@ -39,9 +39,17 @@ function strykerNode() {
 }
 
 function changedModules(base) {
-  const from =
-    base ??
-    (git('rev-parse', 'HEAD') === git('rev-parse', 'main') ? git('rev-parse', 'HEAD~1') : git('merge-base', 'HEAD', 'main'));
+  const ref = (name) => {
+    try {
+      return git('rev-parse', '--verify', '--quiet', `${name}^{commit}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const head = git('rev-parse', 'HEAD');
+  const main = ref('main') ?? ref('origin/main');
+  // No main to compare with, or HEAD is main: the last commit's changes.
+  const from = base ?? (main === undefined || main === head ? (ref('HEAD~1') ?? head) : git('merge-base', 'HEAD', main));
   const files = git('diff', '--name-only', from, '--').split('\n').filter(Boolean);
   // Uncommitted work counts too (a developer's run before committing).
   files.push(...git('status', '--porcelain', '--untracked-files=all').split('\n').filter(Boolean).map((l) => l.slice(3)));
@@ -105,7 +113,7 @@ console.log(`\nMutation score per core module (threshold ${MUTATION_THRESHOLD} %
 for (const m of modules) {
   const s = scores.get(m);
   if (!s) {
-    console.log(`  ${m.padEnd(38)} no mutants`);
+    console.log(`  ${m.padEnd(38)} not in this run`);
     continue;
   }
   const score = s.valid === 0 ? 100 : (100 * s.detected) / s.valid;

@@ -47,6 +47,10 @@ beforeEach(async () => {
   app.get('/client-error', fail(coded('Too early', { statusCode: 425 })));
   app.get('/status-499', fail(coded('edge 499', { statusCode: 499 })));
   app.get('/status-500', fail(coded('own 500', { statusCode: 500 })));
+  app.get('/status-400', fail(coded('plain 400', { statusCode: 400 })));
+  app.get('/status-399', fail(coded('odd 399', { statusCode: 399 })));
+  app.get('/app-error-exactly-500', fail(new AppError(500, 'Broken on purpose')));
+  app.get('/numeric-code', fail(coded('numeric', { code: 23505 })));
   app.get('/syntax', fail(Object.assign(new SyntaxError('Unexpected token'), { statusCode: 400 })));
   app.get('/syntax-500', fail(new SyntaxError('bad code')));
   app.get('/db', async (request) => {
@@ -131,6 +135,22 @@ describe('unexpected errors', () => {
     expect(captured.calls).toHaveLength(2);
   });
 
+  it('the 4xx range is 400 to 499: a 400 keeps its message, a 399 is a 500', async () => {
+    expectProblem(await get('/status-400'), 400, 'plain 400');
+    expect(captured.calls).toEqual([]);
+    expectProblem(await get('/status-399'), 500, 'An unexpected error occurred; quote the request id when reporting it');
+    expect(captured.calls).toHaveLength(1);
+  });
+
+  it('an AppError of exactly 500 is reported', async () => {
+    expectProblem(await get('/app-error-exactly-500'), 500, 'Broken on purpose');
+    expect(captured.calls).toHaveLength(1);
+  });
+
+  it('a numeric code is not a SQLSTATE', async () => {
+    expectProblem(await get('/numeric-code'), 500, 'An unexpected error occurred; quote the request id when reporting it');
+  });
+
   it('a SyntaxError with status 400 is invalid JSON', async () => {
     expectProblem(await get('/syntax'), 400, 'The request body is not valid JSON');
   });
@@ -212,7 +232,7 @@ describe('database errors', () => {
       logs.length = 0;
       expectProblem(await get(`/db?code=${code}${cause ? '&cause=1' : ''}`), status, detail);
       expect(logged('request_rejected_by_database')).toHaveLength(1);
-      expect(logged('request_rejected_by_database')[0]!.level).toBe(40);
+      expect(logged('request_rejected_by_database')[0]).toMatchObject({ level: 40, error: expect.any(Object) });
     }
     expect(captured.calls).toEqual([]);
   });

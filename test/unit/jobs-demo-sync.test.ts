@@ -48,8 +48,12 @@ describe('DemoProvider', () => {
     expect(dates.at(-1)).toBe('2025-06-15');
     // Rent on the 1st of each month, pay every other Friday (money in: negative in Plaid's sign).
     expect(first.added.filter((t) => t.merchantName === 'Rent').map((t) => t.date)).toEqual(['2025-04-01', '2025-05-01', '2025-06-01']);
-    expect(first.added.filter((t) => t.merchantName === 'Acme Corp Payroll').every((t) => t.amount === -3250)).toBe(true);
-    expect(first.added.filter((t) => t.pending).every((t) => t.date >= '2025-06-14')).toBe(true);
+    const payroll = first.added.filter((t) => t.merchantName === 'Acme Corp Payroll');
+    expect(payroll.length).toBeGreaterThanOrEqual(6); // 90 days of every other Friday
+    expect(payroll.every((t) => t.amount === -3250)).toBe(true);
+    const pending = first.added.filter((t) => t.pending);
+    expect(pending.length).toBeGreaterThan(0);
+    expect(pending.every((t) => t.date >= '2025-06-14')).toBe(true);
   });
 
   it('later syncs add the new days, post the pending ones (modified) and drop holds (removed)', async () => {
@@ -64,7 +68,9 @@ describe('DemoProvider', () => {
     const next = await pullAll(provider, accessToken, first.cursor);
     expect(next.added.length).toBeGreaterThan(0);
     expect(next.added.every((t) => t.date > '2025-06-15' && t.date <= '2025-06-18')).toBe(true);
-    expect(next.added.filter((t) => t.pending).map((t) => t.date).every((d) => d >= '2025-06-17')).toBe(true);
+    const newPending = next.added.filter((t) => t.pending);
+    expect(newPending.length).toBeGreaterThan(0);
+    expect(newPending.every((t) => t.date >= '2025-06-17')).toBe(true);
     // Every transaction pending before settles exactly once: posted (modified) or, a hold, removed.
     expect(next.modified.length).toBeGreaterThan(0);
     expect(next.removed.length).toBeGreaterThan(0);
