@@ -99,8 +99,8 @@ for (let i = 0; i < args.length; i++) {
   } else strykerArgs.push(args[i]);
 }
 
-rmSync(REPORT, { force: true });
 const node = strykerNode();
+rmSync(REPORT, { force: true });
 const run = spawnSync(node, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', ...strykerArgs], { cwd: root, stdio: 'inherit' });
 if (!existsSync(REPORT)) {
   console.error(`test:mutation: Stryker wrote no report (exit ${run.status ?? run.signal})`);
