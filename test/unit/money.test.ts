@@ -52,15 +52,40 @@ describe('fromCents', () => {
 });
 
 describe('money arithmetic is exact', () => {
-  it('0.10 + 0.20 is 0.30, unlike floating point', () => {
-    expect(0.1 + 0.2).not.toBe(0.3);
-    expect(fromCents(toCents('0.10') + toCents('0.20'))).toBe('0.30');
+  // Each pair sums wrongly in floating point (0.1 + 0.2 is 0.30000000000000004, 1.1 + 2.2 is
+  // 3.3000000000000003, …): summed as cents from toCents, the total is the exact decimal.
+  it.each([
+    ['0.10', '0.20', '0.30'],
+    ['1.10', '2.20', '3.30'],
+    ['0.7', '0.1', '0.80'],
+    ['-0.30', '0.10', '-0.20'],
+    ['84.70', '-84.7', '0.00'],
+    ['999999999999.99', '0.01', '1000000000000.00'],
+  ])('0.10 + 0.20 is 0.30, unlike floating point (%s + %s = %s)', (a, b, sum) => {
+    expect(fromCents(toCents(a) + toCents(b))).toBe(sum);
+    expect(fromCents(toCents(moneySchema.parse(a)) + toCents(moneySchema.parse(b)))).toBe(sum);
   });
 
-  it('a thousand cents of 0.01 sum to 10.00', () => {
+  it('a thousand amounts sum to the exact total, to the cent (seeded sample)', () => {
+    // Amounts written the ways they arrive ("84.7", "84.70", "-3", "0.05"), from integer cents
+    // rendered here by hand; the expected total is the integer sum of those cents.
+    const random = mulberry32(7);
+    let expected = 0;
     let sum = 0n;
-    for (let i = 0; i < 1000; i++) sum += toCents('0.01');
-    expect(fromCents(sum)).toBe('10.00');
+    for (let i = 0; i < 1000; i++) {
+      const cents = Math.floor((random() - 0.5) * 2_000_000);
+      expected += cents;
+      const abs = Math.abs(cents);
+      const whole = Math.floor(abs / 100);
+      const frac = String(abs % 100).padStart(2, '0');
+      const text = frac === '00' && i % 2 === 0 ? `${whole}` : frac.endsWith('0') && i % 3 === 0 ? `${whole}.${frac[0]}` : `${whole}.${frac}`;
+      sum += toCents(cents < 0 ? `-${text}` : text);
+    }
+    expect(sum).toBe(BigInt(expected));
+    const abs = Math.abs(expected);
+    expect(fromCents(sum)).toBe(`${expected < 0 ? '-' : ''}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`);
+    // a thousand times one cent is ten units, not 9.99999…
+    expect(fromCents(Array.from({ length: 1000 }, () => toCents('0.01')).reduce((a, b) => a + b, 0n))).toBe('10.00');
   });
 });
 
