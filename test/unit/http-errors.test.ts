@@ -110,7 +110,10 @@ describe('AppError', () => {
     const res = await get('/app-error-500', { 'x-user': 'user-7' });
     const body = expectProblem(res, 503, 'Upstream down');
     expect(captured.calls).toHaveLength(1);
-    expect(captured.calls[0]!.ctx).toEqual({ request_id: body.request_id, endpoint: '/app-error-500', user_id: 'user-7' });
+    const { raw, ...ctx } = captured.calls[0]!.ctx;
+    expect(ctx).toEqual({ request_id: body.request_id, method: 'GET', endpoint: '/app-error-500', user_id: 'user-7' });
+    // The node:http request goes along, for the event's request data.
+    expect((raw as { url?: string }).url).toBe('/app-error-500');
     expect(logged('unhandled_error')).toHaveLength(1);
     expect(logged('unhandled_error')[0]).toMatchObject({ sentry_event_id: 'event-1', level: 50 });
   });
@@ -121,7 +124,7 @@ describe('unexpected errors', () => {
     const res = await get('/items/42');
     const body = expectProblem(res, 500, 'An unexpected error occurred; quote the request id when reporting it');
     expect(res.body).not.toContain('secret internals');
-    expect(captured.calls.map((c) => c.ctx)).toEqual([{ request_id: body.request_id, endpoint: '/items/:id', user_id: null }]);
+    expect(captured.calls.map(({ ctx: { raw: _raw, ...ctx } }) => ctx)).toEqual([{ request_id: body.request_id, method: 'GET', endpoint: '/items/:id', user_id: null }]);
     expect((captured.calls[0]!.error as Error).message).toBe('boom: secret internals');
     expect(logged('unhandled_error')).toHaveLength(1);
   });

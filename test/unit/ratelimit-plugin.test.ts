@@ -15,9 +15,9 @@ import type { Policy, RateLimitOptions } from '../../src/ratelimit/policies.ts';
 import type { RateLimitStore } from '../../src/ratelimit/store.ts';
 
 const POLICIES: Policy[] = [
-  { name: 'auth-login', endpoint: '/login', methods: ['POST'], routes: ['/login'], callers: 'any', key: 'ip', limit: 2, windowSeconds: 60 },
-  { name: 'transactions', endpoint: '/tx', routes: ['/tx/*'], callers: 'any', key: 'client', limit: 3, windowSeconds: 30 },
-  { name: 'default', endpoint: '/api', routes: ['/api/*'], callers: 'user', key: 'client', limit: 100, windowSeconds: 60 },
+  { name: 'auth-login', endpoint: '/login', methods: ['POST'], routes: ['/login'], callers: 'any', key: 'ip', limit: 2, windowSeconds: 60, algorithm: 'fixed' },
+  { name: 'transactions', endpoint: '/tx', routes: ['/tx/*'], callers: 'any', key: 'client', limit: 3, windowSeconds: 30, algorithm: 'fixed' },
+  { name: 'default', endpoint: '/api', routes: ['/api/*'], callers: 'user', key: 'client', limit: 100, windowSeconds: 60, algorithm: 'fixed' },
 ];
 
 const options = (over: Partial<RateLimitOptions> = {}): RateLimitOptions => ({
@@ -56,7 +56,13 @@ async function build(config: RateLimitOptions, metrics?: RateLimitMetrics, decor
   app = Fastify({ logger: { level: 'debug', stream } });
   registerErrorHandlers(app);
   await app.register(fakeAuth);
-  await app.register(rateLimitPlugin, { config, metrics });
+  await app.register(rateLimitPlugin, {
+    config,
+    metrics,
+    // The per-account sign-in throttle is not what these tests are about.
+    loginThrottle: { enabled: false, failures: 5, baseMs: 30_000, maxMs: 900_000, memoryMs: 3_600_000 },
+    accountKeySecret: 'ratelimit-plugin-test-secret-at-least-32-chars',
+  });
   decorate?.(app);
   app.post('/login', async () => ({ ok: true }));
   app.get('/tx/:id', async () => ({ ok: true }));
