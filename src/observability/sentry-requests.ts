@@ -82,6 +82,12 @@ function header(raw: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** A request target split at its `?`: the path, and the query string when there is one. */
+function splitTarget(target: string): { path: string; query: string | undefined } {
+  const q = target.indexOf('?');
+  return q >= 0 ? { path: target.slice(0, q), query: target.slice(q + 1) } : { path: target, query: undefined };
+}
+
 /**
  * The request as Sentry's RequestData integration puts it on an event (before scrubEvent): method,
  * absolute URL, query string, headers, and the parsed JSON body when there is one and it is not
@@ -89,11 +95,11 @@ function header(raw: IncomingMessage, name: string): string | undefined {
  */
 export function requestData(raw: IncomingMessage, body: unknown = requestStateOf(raw)?.body): RequestEventData {
   const url = raw.url ?? '/';
-  const q = url.indexOf('?');
+  const { query } = splitTarget(url);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   const out: RequestEventData = { method: raw.method, url: `http://${headers.host ?? 'localhost'}${url}`, headers };
-  if (q >= 0) out.query_string = url.slice(q + 1);
+  if (query !== undefined) out.query_string = query;
   if (body !== undefined && body !== null) {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     if (text.length <= MAX_BODY_CHARS) out.data = text;
@@ -164,11 +170,8 @@ export function endRequestSession(raw: IncomingMessage): void {
 function instrumentOutgoingHttp(sdk: Sdk): void {
   const spans = new WeakMap<ClientRequest, Span>();
   const describe = (request: ClientRequest) => {
-    const q = request.path.indexOf('?');
-    return {
-      url: `${request.protocol}//${request.host}${q >= 0 ? request.path.slice(0, q) : request.path}`,
-      query: q >= 0 ? request.path.slice(q + 1) : undefined,
-    };
+    const { path, query } = splitTarget(request.path);
+    return { url: `${request.protocol}//${request.host}${path}`, query };
   };
   // The SDK's own envelopes (its transport uses node:http) are not the service's calls.
   const isSentry = (request: ClientRequest) => request.path.includes('/envelope/');
@@ -221,9 +224,7 @@ function runTraced(sdk: Sdk, raw: IncomingMessage, res: ServerResponse, sampleRa
         const propagation = sdk.getCurrentScope();
         propagation.setPropagationContext({ ...propagation.getPropagationContext(), sampleRand });
       }
-      const url = raw.url ?? '/';
-      const q = url.indexOf('?');
-      const path = q >= 0 ? url.slice(0, q) : url;
+      const { path } = splitTarget(raw.url ?? '/');
       sdk.startSpanManual(
         {
           name: `${raw.method ?? 'GET'} ${path}`,
