@@ -9,7 +9,7 @@
  *        no SENTRY_DSN (the SDK is not even imported);
  *   on   every one of FEATURES: metrics, JSON request logs at info to stdout and to LOG_FILE,
  *        rate limiting with quotas too high to refuse anything, Sentry sending to the local sink
- *        with traces at 0.1.
+ *        with traces at 0.1, OTLP/JSON export of the same tenth of traces to the local sink.
  * The breakdown case starts "off" plus one feature at a time.
  */
 import { join } from 'node:path';
@@ -40,6 +40,13 @@ export const FEATURES = {
   logs: (ctx: ModeContext, server: string) => ({ LOG_LEVEL: 'info', LOG_FILE: join(ctx.dir, `${server}.api.log`) }),
   'rate limiting': () => ({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_POLICIES: NO_REFUSALS }),
   sentry: (ctx: ModeContext) => ({ SENTRY_DSN: `http://bench@127.0.0.1:${ctx.sentryPort}/1`, SENTRY_TRACES_SAMPLE_RATE: '0.1' }),
+  // OTLP/JSON to the local sink (it answers every POST), a tenth of the traces sampled as for Sentry.
+  tracing: (ctx: ModeContext) => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${ctx.sentryPort}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.1',
+  }),
 } satisfies Record<string, (ctx: ModeContext, server: string) => Record<string, string>>;
 
 export type Feature = keyof typeof FEATURES;
@@ -71,9 +78,10 @@ export function apiEnv(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on'
   return Object.assign(off, ...features.map((f) => FEATURES[f](ctx, server)));
 }
 
-/** Starts one API server of the mode (`off`, `on`, or off plus one feature). */
-export function startVariant(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string): Promise<ApiServer> {
-  return startApi(serverName(ctx, variant), apiEnv(ctx, fixture, variant, jwtSecret), ctx.dir);
+/** Starts one API server of the mode (`off`, `on`, or off plus one feature), with `extra` variables on top. */
+export function startVariant(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string, extra?: { name: string; env: Record<string, string> }): Promise<ApiServer> {
+  const env = { ...apiEnv(ctx, fixture, variant, jwtSecret), ...extra?.env };
+  return startApi(serverName(ctx, extra ? `${variant}-${extra.name}` : variant), env, ctx.dir);
 }
 
 export async function startServers(ctx: ModeContext, fixture: Fixture, jwtSecret: string): Promise<ModeServers> {

@@ -22,6 +22,7 @@ import { overheadCase, type Endpoint } from './cases/overhead.ts';
 import { connectedRedis, memoryStoreCase, redisStoreCase } from './cases/ratelimit.ts';
 import { deletePrefix } from '../test/helpers/redis.ts';
 import { scrapeCase } from './cases/scrape.ts';
+import { tracingCase } from './cases/tracing.ts';
 import { BENCH_JWT_SECRET, strangerTokens, type Fixture } from './fixtures.ts';
 import { prepareFixture, startServers, stopAll, type ModeContext } from './modes.ts';
 import { startHelper, type Child } from './processes.ts';
@@ -167,6 +168,7 @@ async function main(): Promise<number> {
         await attempt(rows, 'B4 rate limiter', 'server', () => redisStoreCase(settings.redisUrl, `${prefix}b4:`, settings, progress));
       }
     }
+    if (wants('tracing')) await attempt(rows, 'Tracing', 'in-process', async () => tracingCase(settings, progress));
     if (wants('cold-start')) {
       for (const ctx of available) {
         await attempt(rows, 'Cold start', ctx.mode, () => coldStartCase({ mode: ctx.mode, dir, redisEnv: ctx.redisEnv, postgresUrl: settings.postgresUrl }, settings, progress));

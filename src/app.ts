@@ -23,6 +23,7 @@ import { registerJsonBody } from './http/body.ts';
 import { createEdgeHandlers } from './http/edge.ts';
 import { DOCS_CSP, registerCors, registerSecurityHeaders } from './http/headers.ts';
 import { genRequestId, registerRequestContext } from './http/request-context.ts';
+import { registerRequestTracing } from './http/tracing.ts';
 import auditPlugin from './modules/audit/plugin.ts';
 import authPlugin from './modules/auth/plugin.ts';
 import type { SyncService } from './modules/sync/service.ts';
@@ -59,7 +60,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const parts = deps.parts ?? assemble(await openCore(config, 'serve', deps), 'serve', deps);
   const { metrics } = parts;
   // Requests refused before routing answer in the same contract as the rest (src/http/edge.ts).
-  const edge = createEdgeHandlers({ logger: deps.logger, metrics: config.metrics.enabled ? metrics : undefined });
+  const edge = createEdgeHandlers({ logger: deps.logger, metrics: config.metrics.enabled ? metrics : undefined, tracing: parts.tracing });
   // With Sentry on, each request is run by sentry-requests.ts, which decides once whether it is traced.
   const serverFactory = sentryServerFactory();
   const app = Fastify({
@@ -93,6 +94,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('bankSync', parts.services.bankSync);
   app.decorate('redis', redis);
   app.decorate('securityEvents', new SecurityEvents(metrics));
+  // First: every later hook, the handler and what they queue run in the request's trace.
+  registerRequestTracing(app, parts.tracing);
   if (config.metrics.enabled) registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });
 
   if (sentryEnabled()) {

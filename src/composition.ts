@@ -10,7 +10,7 @@
  * in a database, a metrics registry, a bank provider or schedules of their own.
  */
 import { requireSharedSecrets, type Config } from './config.ts';
-import { openDatabase, type Database } from './db/client.ts';
+import { openDatabase, type Database, type QueryTracer } from './db/client.ts';
 import { createJobSystem, type JobRole, type JobSystem } from './jobs/index.ts';
 import { schedulesOf } from './jobs/tasks.ts';
 import type { Schedule } from './jobs/types.ts';
@@ -23,6 +23,7 @@ import type { SyncService } from './modules/sync/service.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { getLogger, type Logger } from './observability/logging.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createTracing, exportCounters, startChildSpan, type Tracing } from './observability/tracing.ts';
 import { RedisConnections, type Redis } from './redis.ts';
 
 export type Role = 'serve' | 'worker' | 'migrate' | 'create-admin' | 'audit';
@@ -36,6 +37,8 @@ export interface Core {
   audit: AuditTrail;
   /** True when the database was opened here (and is closed with the process). */
   ownsDatabase: boolean;
+  /** The head sampling policy and the OTLP export (closed, flushing, with the parts). */
+  tracing: Tracing;
 }
 
 export interface CoreOptions {
@@ -59,20 +62,26 @@ export async function openCore(config: Config, role: Role, opts: CoreOptions): P
       // The business gauges come from the API (its background refresh), not from every worker.
       businessGauges: role !== 'worker',
     });
+  const tracing = createTracing(config.tracing, exportCounters(metrics));
   const audit = (database: Database) =>
     new AuditTrail(database.db, { logger: getLogger(opts.logger, 'audit'), onWriteFailure: () => metrics.auditWriteFailures.inc() });
-  if (opts.database) return { config, logger: opts.logger, metrics, database: opts.database, audit: audit(opts.database), ownsDatabase: false };
+  if (opts.database) return { config, logger: opts.logger, metrics, database: opts.database, audit: audit(opts.database), ownsDatabase: false, tracing };
   const log = getLogger(opts.logger, 'db');
   const database = await openDatabase({
     url: config.database.url,
     dataDir: config.database.dataDir,
     poolSize: config.database.poolSize,
     onQuery: config.metrics.enabled ? metrics.observeQuery : undefined,
+    traceQuery: tracing.export ? traceQuery : undefined,
     onPoolError: (error) => log.warn({ error }, 'db_pool_client_error'),
   });
   if ((role === 'serve' || role === 'worker') && config.database.migrateOnStart) await database.migrate();
-  return { config, logger: opts.logger, metrics, database, audit: audit(database), ownsDatabase: true };
+  return { config, logger: opts.logger, metrics, database, audit: audit(database), ownsDatabase: true, tracing };
 }
+
+/** A query's client span: named by its statement kind; the SQL is drizzle's parameterised text (values are never in it). */
+const traceQuery: QueryTracer = (sqlText, operation) =>
+  startChildSpan(operation.toUpperCase(), 'client', { 'db.system.name': 'postgresql', 'db.operation.name': operation.toUpperCase(), 'db.query.text': sqlText.slice(0, 2000) });
 
 export interface DomainServices {
   /** Undefined when bank sync is off (BANK_SYNC_PROVIDER=none). */
@@ -128,6 +137,7 @@ export function assemble(core: Core, role: 'serve' | 'worker', opts: AssembleOpt
     db: database.db,
     logger,
     metrics,
+    tracing: core.tracing,
     role: jobRole,
     services,
     connection: redis.get(jobRole === 'worker' ? 'worker' : 'queue'),
@@ -159,6 +169,7 @@ export function assemble(core: Core, role: 'serve' | 'worker', opts: AssembleOpt
         await jobs.close();
         await redis.close();
         if (core.ownsDatabase) await database.close();
+        await core.tracing.close();
       })()),
   };
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { LoginThrottleOptions } from './ratelimit/account-throttle.ts';
+import type { OtlpOptions } from './observability/tracing.ts';
 import { POLICY_NAMES, resolvePolicies, type PolicyOverride, type RateLimitOptions } from './ratelimit/policies.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -94,6 +95,34 @@ const url = (protocols: string[]) =>
     },
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
+
+/** `k1=v1,k2=v2` with percent-encoded values (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES; W3C Baggage's list form). */
+const keyValueList = z
+  .string()
+  .optional()
+  .transform((v, ctx): Record<string, string> => {
+    const out: Record<string, string> = {};
+    if (v === undefined || v.trim() === '') return out;
+    for (const part of v.split(',')) {
+      if (part.trim() === '') continue;
+      const eq = part.indexOf('=');
+      const key = eq > 0 ? part.slice(0, eq).trim() : '';
+      let value: string | undefined;
+      try {
+        value = eq > 0 ? decodeURIComponent(part.slice(eq + 1).trim()) : undefined;
+      } catch {
+        value = undefined;
+      }
+      if (!key || value === undefined || !/^[\x21-\x7e]+$/.test(key)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of key=value pairs (values percent-encoded)' });
+        return z.NEVER;
+      }
+      out[key] = value;
+    }
+    return out;
+  });
+
+const OTEL_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 
 /** TRUST_PROXY: false (default), true, a hop count, or a comma-separated list of addresses/CIDRs. */
 const trustProxy = z
@@ -233,6 +262,22 @@ const schema = z.object({
   RELEASE: optionalString,
   SENTRY_DSN: url(['http:', 'https:']),
   SENTRY_TRACES_SAMPLE_RATE: rate(),
+  // The standard OpenTelemetry variables (the exporter and sampler ones this service supports).
+  OTEL_SDK_DISABLED: bool(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http:', 'https:']),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf', 'http/json']).optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: keyValueList,
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: keyValueList,
+  OTEL_EXPORTER_OTLP_TIMEOUT: int(10_000, 100, 60_000),
+  OTEL_SERVICE_NAME: optionalString,
+  OTEL_RESOURCE_ATTRIBUTES: keyValueList,
+  OTEL_TRACES_SAMPLER: z.enum(OTEL_SAMPLERS).optional(),
+  OTEL_TRACES_SAMPLER_ARG: rate(),
+  OTEL_BSP_MAX_QUEUE_SIZE: int(2048, 1, 100_000),
+  OTEL_BSP_SCHEDULE_DELAY: int(5000, 10, 60_000),
   TRUST_PROXY: trustProxy,
   WORKER_PORT: int(9101, 0, 65535),
   WORKER_CONCURRENCY: int(5, 1, 100),
@@ -289,7 +334,10 @@ export interface Config {
   database: { url?: string; poolSize: number; dataDir: string; migrateOnStart: boolean };
   redisUrl?: string;
   auth: { jwtSecret?: string; accessTokenTtlSeconds: number; refreshTokenTtlDays: number };
+  /** The traces sample rate Sentry uses: the one decision of `tracing` (an OTel sampler, when set, wins). */
   sentry: { dsn?: string; tracesSampleRate: number };
+  /** W3C Trace Context, the head sampling decision and OTLP export (src/observability/trace-context.ts, tracing.ts). */
+  tracing: TracingConfig;
   trustProxy: boolean | number | string[];
   workerPort: number;
   jobs: {
@@ -338,6 +386,17 @@ export interface Config {
   cors: { origins: string[]; allowCredentials: boolean };
 }
 
+export interface TracingConfig {
+  /** Probability that a new trace is sampled. */
+  sampleRate: number;
+  /** A continued trace keeps its caller's sampled flag. */
+  parentBased: boolean;
+  /** Which variable decided: OTEL_TRACES_SAMPLER when set, else SENTRY_TRACES_SAMPLE_RATE (or its default). */
+  sampler: 'otel' | 'sentry';
+  /** OTLP/HTTP export of sampled traces; undefined when no endpoint is configured (or OTEL_SDK_DISABLED / OTEL_TRACES_EXPORTER=none). */
+  otlp?: OtlpOptions;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -362,8 +421,8 @@ export function requireSharedSecrets(config: Config): void {
   );
 }
 
-/** Variables whose whole value is a credential (JWT_SECRET, METRICS_TOKEN, PLAID_SECRET, TOKEN_ENCRYPTION_KEY…): a bad one is named, never echoed. */
-const SECRET_VARIABLE = /SECRET|PASSWORD|(^|_)TOKEN$|(^|_)KEY$/;
+/** Variables whose value is or holds a credential (JWT_SECRET, METRICS_TOKEN, PLAID_SECRET, TOKEN_ENCRYPTION_KEY, the OTLP headers…): a bad one is named, never echoed. */
+const SECRET_VARIABLE = /SECRET|PASSWORD|(^|_)TOKEN$|(^|_)KEY$|_HEADERS$/;
 
 /** The offending value for the error line, without credentials (a URL's user part may hold a password or key). */
 function shownValue(name: string, value: string | undefined): string {
@@ -403,6 +462,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   const version = e.APP_VERSION ?? PACKAGE_VERSION;
+  const tracing = tracingConfig(e, version);
   return {
     environment: e.ENVIRONMENT,
     isProduction,
@@ -415,7 +475,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, dataDir: e.DATA_DIR, migrateOnStart: e.MIGRATE_ON_START },
     redisUrl: e.REDIS_URL,
     auth: { jwtSecret: e.JWT_SECRET, accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS, refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS },
-    sentry: { dsn: e.SENTRY_DSN, tracesSampleRate: e.SENTRY_TRACES_SAMPLE_RATE ?? (e.ENVIRONMENT === 'development' ? 1.0 : 0.1) },
+    sentry: { dsn: e.SENTRY_DSN, tracesSampleRate: tracing.sampleRate },
+    tracing,
     trustProxy: e.TRUST_PROXY,
     workerPort: e.WORKER_PORT,
     jobs: {
@@ -466,5 +527,41 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     cors: { origins: e.CORS_ORIGINS, allowCredentials: e.CORS_ALLOW_CREDENTIALS },
+  };
+}
+
+/**
+ * One sampling decision per trace, for Sentry and OTLP alike. OTEL_TRACES_SAMPLER (with
+ * OTEL_TRACES_SAMPLER_ARG) wins when set — it is the variable meant for exactly this; otherwise
+ * SENTRY_TRACES_SAMPLE_RATE (default 1.0 in development, 0.1 elsewhere), parent based as Sentry is.
+ */
+function tracingConfig(e: z.infer<typeof schema>, version: string): TracingConfig {
+  const sampler = e.OTEL_TRACES_SAMPLER;
+  let sampleRate = e.SENTRY_TRACES_SAMPLE_RATE ?? (e.ENVIRONMENT === 'development' ? 1.0 : 0.1);
+  let parentBased = true;
+  if (sampler !== undefined) {
+    parentBased = sampler.startsWith('parentbased_');
+    const base = parentBased ? sampler.slice('parentbased_'.length) : sampler;
+    sampleRate = base === 'always_on' ? 1 : base === 'always_off' ? 0 : (e.OTEL_TRACES_SAMPLER_ARG ?? 1);
+  }
+  const tracesUrl =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? undefined : `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  const exporting = tracesUrl !== undefined && !e.OTEL_SDK_DISABLED && e.OTEL_TRACES_EXPORTER !== 'none';
+  return {
+    sampleRate,
+    parentBased,
+    sampler: sampler === undefined ? 'sentry' : 'otel',
+    otlp: exporting
+      ? {
+          url: tracesUrl,
+          protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+          headers: { ...e.OTEL_EXPORTER_OTLP_HEADERS, ...e.OTEL_EXPORTER_OTLP_TRACES_HEADERS },
+          timeoutMs: e.OTEL_EXPORTER_OTLP_TIMEOUT,
+          serviceName: e.OTEL_SERVICE_NAME ?? e.OTEL_RESOURCE_ATTRIBUTES['service.name'] ?? 'nest-egg-api',
+          resourceAttributes: { 'service.version': version, 'deployment.environment.name': e.ENVIRONMENT, ...e.OTEL_RESOURCE_ATTRIBUTES },
+          maxQueueSize: e.OTEL_BSP_MAX_QUEUE_SIZE,
+          scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+        }
+      : undefined,
   };
 }

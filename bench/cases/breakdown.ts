@@ -13,6 +13,7 @@ import type { Fixture } from '../fixtures.ts';
 import { fmt, median } from '../stats.ts';
 import type { Row } from '../table.ts';
 import type { Progress } from './overhead.ts';
+import { freePort } from '../../test/helpers/prometheus.ts';
 
 interface Target {
   label: string;
@@ -27,7 +28,8 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
   const anonymous: Target = { label: 'anonymous GET /api/v1/transactions (401)', path: '/api/v1/transactions', allowNon2xx: 1 };
   const rows: Row[] = [];
   for (const feature of Object.keys(FEATURES) as Feature[]) {
-    const target = feature === 'rate limiting' ? anonymous : health;
+    // Probes are never traced: tracing is measured where a tenth of the requests are.
+    const target = feature === 'rate limiting' || feature === 'tracing' ? anonymous : health;
     const server = await startVariant(ctx, fixture, feature, jwtSecret);
     try {
       const load = (s: ApiServer, duration: number) =>
@@ -57,5 +59,49 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
       await server.child.stop();
     }
   }
+  rows.push(await collectorDownRow(ctx, fixture, jwtSecret, anonymous, progress));
   return rows;
+}
+
+/**
+ * The same tracing server twice, its collector answering and its collector's port closed: the
+ * export is off the request path, so a collector that is down must not make requests dearer.
+ */
+async function collectorDownRow(ctx: ModeContext, fixture: Fixture, jwtSecret: string, target: Target, progress: Progress): Promise<Row> {
+  const { settings } = ctx;
+  const closed = await freePort();
+  const up = await startVariant(ctx, fixture, 'tracing', jwtSecret);
+  const down = await startVariant(ctx, fixture, 'tracing', jwtSecret, { name: 'collector-down', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}` } });
+  try {
+    const load = (s: ApiServer, duration: number) =>
+      runLoad({ url: s.url, path: target.path, connections: settings.connections, duration, allowNon2xx: target.allowNon2xx }, s.child);
+    if (settings.warmup > 0) {
+      await load(up, settings.warmup);
+      await load(down, settings.warmup);
+    }
+    const ups: LoadResult[] = [];
+    const downs: LoadResult[] = [];
+    for (let round = 0; round < settings.breakdownRounds; round++) {
+      ups.push(await load(up, settings.duration));
+      downs.push(await load(down, settings.duration));
+    }
+    const upUs = median(ups.map((r) => r.cpuPerRequestUs));
+    const downUs = median(downs.map((r) => r.cpuPerRequestUs));
+    const p99 = median(downs.map((r, i) => r.p99 / ups[i]!.p99));
+    progress(`breakdown ${ctx.mode} collector down: ${fmt(upUs)} → ${fmt(downUs)} µs/request, p99 ×${fmt(p99, 2)}`);
+    return {
+      case: 'B1 breakdown',
+      mode: ctx.mode,
+      measure: `${target.label} server CPU µs/request, tracing: collector up → collector's port closed`,
+      baseline: fmt(upUs),
+      result: fmt(downUs),
+      ratio: fmt(downUs / upUs, 2),
+      // "Not slower": within the run-to-run noise of this machine (10 %), CPU and p99 alike.
+      target: '≤ 1.10 (CPU and p99)',
+      ok: downUs / upUs <= 1.1 && p99 <= 1.1,
+      note: `p99 down/up ${fmt(p99, 2)}; spans are dropped and counted (otlp_spans_dropped_total)`,
+    };
+  } finally {
+    await Promise.all([up.child.stop(), down.child.stop()]);
+  }
 }

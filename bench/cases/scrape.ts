@@ -44,7 +44,7 @@ async function fill(metrics: Metrics, target: number): Promise<number> {
       metrics.httpResponseSize.observe({ method, endpoint }, 512 + i);
       for (const status of STATUSES) {
         metrics.httpRequests.inc({ method, endpoint, status: String(status) }, i + 1);
-        metrics.httpRequestDuration.observe({ method, endpoint, status: String(status) }, 0.001 * (i % 500));
+        metrics.httpRequestDuration.observe({ labels: { method, endpoint, status: String(status) }, value: 0.001 * (i % 500) });
       }
     }
   }

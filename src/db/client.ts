@@ -18,6 +18,8 @@ import * as schema from './schema.ts';
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 export type DbOperation = 'select' | 'insert' | 'update' | 'delete' | 'other';
 export type QueryObserver = (operation: DbOperation, seconds: number, failed: boolean) => void;
+/** Starts a query's span (when its trace is exported); returns what ends it. */
+export type QueryTracer = (sqlText: string, operation: DbOperation) => ((error?: unknown) => void) | undefined;
 
 export interface DatabaseOptions {
   url?: string;
@@ -27,6 +29,7 @@ export interface DatabaseOptions {
   /** PGlite only: start from a dumped data directory (tests start from a migrated template). */
   loadDataDir?: Blob;
   onQuery?: QueryObserver;
+  traceQuery?: QueryTracer;
   onPoolError?: (err: Error) => void;
 }
 
@@ -59,21 +62,24 @@ export function queryOperation(sqlText: string): DbOperation {
 /** Wraps an async query function so each call is timed and counted as in flight. */
 function timed<F extends (sqlText: string, ...rest: never[]) => Promise<unknown>>(
   fn: F,
-  observe: QueryObserver | undefined,
+  opts: Pick<DatabaseOptions, 'onQuery' | 'traceQuery'>,
   inflight: { n: number },
 ): F {
+  const { onQuery: observe, traceQuery } = opts;
   return (async (sqlText: string, ...rest: never[]) => {
     const start = performance.now();
+    const end = traceQuery?.(sqlText, queryOperation(sqlText));
     inflight.n++;
-    let failed = false;
+    let error: unknown;
     try {
       return await fn(sqlText, ...rest);
     } catch (err) {
-      failed = true;
+      error = err ?? new Error('query failed');
       throw err;
     } finally {
       inflight.n--;
-      observe?.(queryOperation(sqlText), (performance.now() - start) / 1000, failed);
+      end?.(error);
+      observe?.(queryOperation(sqlText), (performance.now() - start) / 1000, error !== undefined);
     }
   }) as F;
 }
@@ -178,12 +184,12 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   }
   await client.waitReady;
   const inflight = { n: 0 };
-  client.query = timed(client.query.bind(client), opts.onQuery, inflight) as typeof client.query;
-  client.exec = timed(client.exec.bind(client), opts.onQuery, inflight) as typeof client.exec;
+  client.query = timed(client.query.bind(client), opts, inflight) as typeof client.query;
+  client.exec = timed(client.exec.bind(client), opts, inflight) as typeof client.exec;
   const transaction = client.transaction.bind(client);
   client.transaction = (<T>(cb: (tx: Transaction) => Promise<T>) =>
     transaction((tx) => {
-      tx.query = timed(tx.query.bind(tx), opts.onQuery, inflight) as typeof tx.query;
+      tx.query = timed(tx.query.bind(tx), opts, inflight) as typeof tx.query;
       return cb(tx);
     })) as typeof client.transaction;
   const db = drizzlePglite(client, { schema }) as unknown as Db;
@@ -240,7 +246,7 @@ async function openPostgres(opts: DatabaseOptions, url: string): Promise<Databas
     const query = c.query.bind(c) as (text: unknown, ...rest: unknown[]) => Promise<unknown>;
     c.query = ((text: unknown, ...rest: unknown[]) => {
       const sqlText = typeof text === 'string' ? text : ((text as { text?: string })?.text ?? '');
-      return timed((_s: string) => query(text, ...rest), opts.onQuery, inflight)(sqlText);
+      return timed((_s: string) => query(text, ...rest), opts, inflight)(sqlText);
     }) as typeof c.query;
   });
   const db = drizzlePg(pool, { schema }) as unknown as Db;

@@ -14,6 +14,8 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../observability/logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { newTraceId, requestTrace } from '../observability/trace-context.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import { OTHER_METHOD, UNMATCHED_ENDPOINT, normalizeMethod } from './metrics.ts';
 import { problem } from './problem.ts';
 import { SECURITY_HEADERS } from './headers.ts';
@@ -26,6 +28,8 @@ export interface EdgeDeps {
   logger: Logger;
   /** Counts the rejections when metrics are on. */
   metrics?: Metrics;
+  /** The head sampling policy: a router rejection still belongs to a trace (the caller's, or a new one). */
+  tracing: Pick<Tracing, 'policy'>;
 }
 
 interface Rejection {
@@ -73,14 +77,15 @@ export function createEdgeHandlers(deps: EdgeDeps) {
   const frameworkErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     const rejection = routerRejection(error);
     const method = normalizeMethod(request.raw.method ?? '');
-    log.warn({ request_id: request.id, method, status: rejection.status, reason: rejection.reason }, 'request_rejected');
+    const { traceId: trace_id, spanId: span_id } = requestTrace(request.raw, deps.tracing.policy);
+    log.warn({ request_id: request.id, trace_id, span_id, method, status: rejection.status, reason: rejection.reason }, 'request_rejected');
     count(method, rejection.status);
     void reply
       .code(rejection.status)
       .headers(HEADER_OBJECT)
       .header('x-request-id', request.id)
       .type('application/problem+json')
-      .send(problem(rejection.status, rejection.detail, { request_id: request.id }));
+      .send(problem(rejection.status, rejection.detail, { request_id: request.id, trace_id }));
   };
 
   /** Sockets already answered: the parser can report more errors while the rest of the input arrives. */
@@ -93,10 +98,12 @@ export function createEdgeHandlers(deps: EdgeDeps) {
     answered.add(socket);
     const rejection = parserRejection(error.code);
     const requestId = randomUUID();
-    log.warn({ request_id: requestId, status: rejection.status, reason: rejection.reason, code: error.code }, 'request_rejected');
+    // The request never parsed (no traceparent to read): a trace of its own.
+    const trace_id = newTraceId();
+    log.warn({ request_id: requestId, trace_id, status: rejection.status, reason: rejection.reason, code: error.code }, 'request_rejected');
     count(OTHER_METHOD, rejection.status);
     if (socket.writable) {
-      const body = JSON.stringify(problem(rejection.status, rejection.detail, { request_id: requestId }));
+      const body = JSON.stringify(problem(rejection.status, rejection.detail, { request_id: requestId, trace_id }));
       const headers = [
         `HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status]}`,
         'Content-Type: application/problem+json',

@@ -9,7 +9,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Pro
   return reply
     .code(p.status)
     .type('application/problem+json')
-    .send({ ...p, request_id: request.id });
+    .send({ ...p, request_id: request.id, trace_id: request.trace?.traceId });
 }
 
 /** Where each validation context's input is on the request. */

@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import type { Metrics } from '../observability/metrics.ts';
+import { exemplarOf, type Metrics } from '../observability/metrics.ts';
 
 export const UNMATCHED_ENDPOINT = 'unmatched';
 export const OTHER_METHOD = '_OTHER';
@@ -114,7 +114,7 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics, opts
     httpRequestsInProgress.dec(labels.base);
     const withStatus = labels.withStatus(status);
     httpRequests.inc(withStatus);
-    httpRequestDuration.observe(withStatus, seconds);
+    httpRequestDuration.observe({ labels: withStatus, value: seconds, exemplarLabels: exemplarOf(request.trace) });
     httpRequestSize.observe(labels.base, byteLength(request.headers['content-length']));
     httpResponseSize.observe(labels.base, responseBytes);
   };

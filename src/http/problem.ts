@@ -9,6 +9,8 @@ export interface Problem {
   detail?: string;
   errors?: FieldError[];
   request_id?: string;
+  /** The request's W3C trace id: the same as in its log lines, spans and Sentry events. */
+  trace_id?: string;
 }
 
 export function problem(status: number, detail?: string, extra: Partial<Problem> = {}): Problem {

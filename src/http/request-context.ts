@@ -31,13 +31,15 @@ export function registerRequestContext(app: FastifyInstance): void {
     const fields = {
       // An id the client sent (a sane token, but a token could be anything) is scrubbed as text; ours is a UUID.
       request_id: request.id === request.headers['x-request-id'] ? scrubText(request.id) : request.id,
+      trace_id: request.trace?.traceId,
+      span_id: request.trace?.spanId,
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
       status,
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       user_id: request.userId ?? undefined,
     };
-    // The method (llhttp accepts only known ones), the route template, numbers and the token's user id: nothing to scrub.
+    // The method (llhttp accepts only known ones), the route template, hex ids, numbers and the token's user id: nothing to scrub.
     prescrubbed(fields);
     if (status >= 500) log.error(fields, 'request_completed');
     else log.info(fields, 'request_completed');

@@ -13,7 +13,7 @@
 import { Queue, UnrecoverableError, Worker, type Job, type JobSchedulerJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logging.ts';
-import { runAttempt, type InstrumentDeps } from './instrument.ts';
+import { runAttempt, withQueuerTrace, type InstrumentDeps } from './instrument.ts';
 import {
   BACKOFF_JITTER,
   JOB_STATES,
@@ -54,6 +54,8 @@ export interface BullmqRunnerOptions {
   };
   schedules?: Schedule[];
   metrics?: InstrumentDeps['metrics'];
+  /** Job attempts' traces and spans (trace-context.ts, tracing.ts). */
+  tracing?: InstrumentDeps['tracing'];
   logger: Logger;
 }
 
@@ -110,7 +112,7 @@ export class BullmqRunner implements JobRunner {
     // While Redis is unreachable BullMQ waits for it; a request must not wait with it.
     try {
       const job = await withTimeout(
-        this.queue.add(task, data, {
+        this.queue.add(task, withQueuerTrace(data), {
           ...(opts.dedupeKey && { deduplication: { id: opts.dedupeKey, keepLastIfActive: true } }),
           ...(opts.delayMs && { delay: opts.delayMs }),
         }),
@@ -160,7 +162,7 @@ export class BullmqRunner implements JobRunner {
         task,
         job.data as never,
         { jobId: String(job.id), attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, signal },
-        { metrics: this.opts.metrics, logger: this.opts.logger },
+        { metrics: this.opts.metrics, logger: this.opts.logger, tracing: this.opts.tracing },
       );
     } catch (error) {
       // BullMQ's way to say "do not retry".

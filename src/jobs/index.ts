@@ -13,6 +13,7 @@ import type { AuditTrail } from '../modules/audit/trail.ts';
 import type { BudgetAlertService } from '../modules/budgets/alerts.ts';
 import type { SyncService } from '../modules/sync/service.ts';
 import { getLogger, type Logger } from '../observability/logging.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Redis } from '../redis.ts';
 import { BullmqRunner } from './bullmq-runner.ts';
@@ -26,6 +27,7 @@ export interface JobSystemDeps {
   db: Db;
   logger: Logger;
   metrics?: Metrics;
+  tracing?: Tracing;
   role: JobRole;
   services: { bankSync?: SyncService; budgetAlerts: BudgetAlertService; audit: AuditTrail };
   /** BullMQ's connection (REDIS_URL): a producer's for the API, a blocking one for the worker; none in embedded mode. */
@@ -61,6 +63,7 @@ export function createJobSystem(config: Config, deps: JobSystemDeps): JobSystem 
     keepFailed: config.jobs.keepFailed,
     schedules: deps.schedules,
     metrics: deps.metrics,
+    tracing: deps.tracing,
     logger,
   };
   const worker = deps.role === 'worker';

@@ -5,7 +5,7 @@
  * waiting when the process stops are dropped and logged; schedules simply fire again).
  */
 import type { Logger } from '../observability/logging.ts';
-import { runAttempt, willRetry, type InstrumentDeps } from './instrument.ts';
+import { runAttempt, willRetry, withQueuerTrace, type InstrumentDeps } from './instrument.ts';
 import {
   JOB_STATES,
   UnknownTaskError,
@@ -32,6 +32,8 @@ export interface InlineRunnerOptions {
   keepFailed: number;
   schedules?: Schedule[];
   metrics?: InstrumentDeps['metrics'];
+  /** Job attempts' traces and spans (trace-context.ts, tracing.ts). */
+  tracing?: InstrumentDeps['tracing'];
   logger: Logger;
 }
 
@@ -75,9 +77,10 @@ export class InlineRunner implements JobRunner {
     private readonly opts: InlineRunnerOptions,
   ) {}
 
-  async enqueue(task: string, data: Record<string, unknown>, opts: EnqueueOptions = {}): Promise<EnqueuedJob> {
+  async enqueue(task: string, queued: Record<string, unknown>, opts: EnqueueOptions = {}): Promise<EnqueuedJob> {
     if (!this.tasks.has(task)) throw new UnknownTaskError(`unknown task ${task}`);
     if (this.closing) throw new Error('the job runner is closed');
+    const data = withQueuerTrace(queued);
     const key = opts.dedupeKey;
     const entry = key ? (this.dedupe.get(key) ?? {}) : undefined;
     if (key && entry) {
@@ -213,6 +216,7 @@ export class InlineRunner implements JobRunner {
       job.returnValue = await runAttempt(task, job.data as never, { jobId: job.id, attempt, maxAttempts: this.opts.attempts }, {
         metrics: this.opts.metrics,
         logger: this.opts.logger,
+        tracing: this.opts.tracing,
       });
       job.attemptsMade = attempt;
       this.finish(job, 'completed');

@@ -8,6 +8,7 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { scrub, scrubErrorMessage, scrubText } from './redact.ts';
+import { traceLogFields } from './trace-context.ts';
 
 export type { Logger };
 
@@ -175,6 +176,22 @@ export function prescrubbed<T extends object>(fields: T): T {
   return fields;
 }
 
+/**
+ * A line written inside a request or job gets its `trace_id` and `span_id` (unless it names them
+ * itself), added after scrubbing: the ids are the service's own hex, and the text rules could take
+ * a run of digits in one for an account number. `fields` is the formatter's own object (scrub's
+ * copy) unless it was prescrubbed, which is the caller's: that one is copied, never changed.
+ */
+function withTraceIds(fields: Record<string, unknown>, owned: boolean): Record<string, unknown> {
+  if (fields.trace_id !== undefined) return fields;
+  const trace = traceLogFields();
+  if (trace === undefined) return fields;
+  const out = owned ? fields : { ...fields };
+  out.trace_id = trace.trace_id;
+  out.span_id = trace.span_id;
+  return out;
+}
+
 export function createLogger(opts: LoggingOptions): Logger {
   const out = opts.destination ?? process.stdout;
   const onWarning = opts.onWarning;
@@ -198,7 +215,8 @@ export function createLogger(opts: LoggingOptions): Logger {
       formatters: {
         level: (label) => ({ level: label }),
         bindings: (b) => b,
-        log: (obj) => ((obj as { [PRESCRUBBED]?: boolean })[PRESCRUBBED] === true ? obj : (scrub(obj) as Record<string, unknown>)),
+        log: (obj) =>
+          (obj as { [PRESCRUBBED]?: boolean })[PRESCRUBBED] === true ? withTraceIds(obj, false) : withTraceIds(scrub(obj) as Record<string, unknown>, true),
       },
       serializers: { error: (e: unknown) => scrub(e), err: (e: unknown) => scrub(e) },
       hooks: {

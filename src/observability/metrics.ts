@@ -69,7 +69,12 @@ export class Metrics {
     help: 'Time from receiving an HTTP request to finishing its response, in seconds.',
     labelNames: ['method', 'endpoint', 'status'],
     buckets: HTTP_DURATION_BUCKETS,
-    registers: [this.registry],
+    // A sampled request's observation carries its trace id (OpenMetrics exposition only): observe with
+    // `{ labels, value, exemplarLabels }` (exemplarOf). prom-client refuses an exemplar histogram in a
+    // text-format registry's `registers` (though it renders one there, without exemplars, as the
+    // 0.0.4 format wants): registered in the constructor instead.
+    enableExemplars: true,
+    registers: [],
   });
   readonly httpRequestsInProgress = new Gauge<'method' | 'endpoint'>({
     name: 'http_requests_inprogress',
@@ -120,7 +125,8 @@ export class Metrics {
     help: 'Background task execution time in seconds, by task name and status.',
     labelNames: ['task_name', 'status'],
     buckets: TASK_DURATION_BUCKETS,
-    registers: [this.registry],
+    enableExemplars: true,
+    registers: [],
   });
   readonly celeryTasksInProgress = new Gauge<'task_name'>({
     name: 'celery_tasks_inprogress',
@@ -191,6 +197,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly otlpSpansExported = new Counter({
+    name: 'otlp_spans_exported_total',
+    help: 'Spans the OTLP collector accepted.',
+    registers: [this.registry],
+  });
+  readonly otlpSpansDropped = new Counter<'reason'>({
+    name: 'otlp_spans_dropped_total',
+    help: 'Spans not exported, by reason: queue_full (the export queue was at OTEL_BSP_MAX_QUEUE_SIZE), export_failed (the collector refused or did not answer).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly auditWriteFailures = new Counter({
     name: 'audit_write_failures_total',
     help: 'Audit events that could not be stored (the request they belong to answered as usual).',
@@ -274,6 +291,8 @@ export class Metrics {
       },
     });
 
+    this.registry.registerMetric(this.httpRequestDuration);
+    this.registry.registerMetric(this.celeryTaskDuration);
     this.appInfo.set({ version: opts.version, environment: opts.environment }, 1);
     for (const operation of DB_OPERATIONS) {
       this.dbQueryDuration.zero(this.operationLabels[operation]);
@@ -282,6 +301,7 @@ export class Metrics {
     for (const priority of ALERT_PRIORITIES) this.budgetAlerts.inc(this.priorityLabels[priority], 0);
     for (const status of SYNC_STATUSES) this.plaidSyncs.inc({ status }, 0);
     for (const reason of ['error', 'timeout', 'unavailable']) this.rateLimitStoreErrors.inc({ reason }, 0);
+    for (const reason of ['queue_full', 'export_failed']) this.otlpSpansDropped.inc({ reason }, 0);
     for (const outcome of LOGIN_OUTCOMES) this.authLoginAttempts.inc(this.outcomeLabels[outcome], 0);
     for (const type of SECURITY_EVENT_TYPES) this.securityEvents.inc(this.securityTypeLabels[type], 0);
 
@@ -360,6 +380,13 @@ export class Metrics {
     }
     return om.metrics();
   }
+}
+
+const NO_EXEMPLAR = Object.freeze({});
+
+/** The exemplar of an observation made for a trace: its id when the trace is sampled (its spans exist), else none. */
+export function exemplarOf(trace: { traceId: string; sampled: boolean } | undefined): Record<string, string> {
+  return trace?.sampled ? { trace_id: trace.traceId } : NO_EXEMPLAR;
 }
 
 export function createMetrics(opts: MetricsOptions): Metrics {

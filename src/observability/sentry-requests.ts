@@ -6,8 +6,8 @@
  * 90 µs of CPU each, also for the nine in ten it never traces. Here the decision is taken once, at
  * the head of the request (`sentryServerFactory`, Fastify's serverFactory):
  *
- * - **traced** (SENTRY_TRACES_SAMPLE_RATE, or the caller's sampled flag in `sentry-trace`; never a
- *   probe or a scrape): the request runs in an isolation scope of its own with an `http.server`
+ * - **traced** (the head decision of trace-context.ts: SENTRY_TRACES_SAMPLE_RATE or OTEL_TRACES_SAMPLER,
+ *   or the caller's sampled flag in `traceparent` / `sentry-trace`; never a probe or a scrape): the request runs in an isolation scope of its own with an `http.server`
  *   span, as the SDK would run it, and its Postgres, Redis and outgoing-HTTP spans are children of it;
  * - **untraced**: the request runs with a small state object in an AsyncLocalStorage and nothing
  *   else. Breadcrumbs made while it runs (its warning log lines, its outgoing HTTP calls) go into
@@ -26,6 +26,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { createServer, type ClientRequest, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Breadcrumb, RequestEventData, Scope, Span } from '@sentry/node';
+import { requestTrace, type SamplingPolicy, type TraceContext } from './trace-context.ts';
 
 type Sdk = typeof import('@sentry/node');
 
@@ -105,16 +106,6 @@ export function requestData(raw: IncomingMessage, body: unknown = requestStateOf
     if (text.length <= MAX_BODY_CHARS) out.data = text;
   }
   return out;
-}
-
-/** A `sentry-trace` header: trace id, span id, and the optional sampled flag. */
-const SENTRY_TRACE = /^\s*[0-9a-f]{32}-[0-9a-f]{16}(?:-([01]))?\s*$/i;
-
-export interface RequestTracing {
-  /** The traces sample rate (0–1). */
-  rate: number;
-  /** Paths that never make a transaction (probes and scrapes). */
-  untraced: (path: string) => boolean;
 }
 
 /**
@@ -203,26 +194,31 @@ function instrumentOutgoingHttp(sdk: Sdk): void {
   subscribe('http.client.request.error', (message) => done((message as { request: ClientRequest }).request, undefined));
 }
 
-let installed: { sdk: Sdk; tracing: RequestTracing } | undefined;
+let installed: { sdk: Sdk; policy: SamplingPolicy } | undefined;
 
-/** Called once by initSentry after Sentry.init. */
-export function installRequestInstrumentation(sdk: Sdk, tracing: RequestTracing): void {
+/** Called once by initSentry after Sentry.init, with the head sampling policy of config.tracing. */
+export function installRequestInstrumentation(sdk: Sdk, policy: SamplingPolicy): void {
   if (installed) return;
-  installed = { sdk, tracing };
+  installed = { sdk, policy };
   sessions = new RequestSessions(sdk);
   instrumentOutgoingHttp(sdk);
 }
 
-/** Runs one incoming request traced: its own isolation scope, the caller's trace (or a new one), an http.server span ended when the response closes. */
-function runTraced(sdk: Sdk, raw: IncomingMessage, res: ServerResponse, sampleRand: number | undefined, next: () => void): void {
+/**
+ * Runs one incoming request traced: its own isolation scope, in the request's trace (trace-context.ts:
+ * the caller's, continued as sampled, or a new one with our id), an http.server span ended when
+ * the response closes.
+ */
+function runTraced(sdk: Sdk, raw: IncomingMessage, res: ServerResponse, trace: TraceContext, next: () => void): void {
   sdk.withIsolationScope((scope) => {
     scope.setSDKProcessingMetadata({ normalizedRequest: requestData(raw) });
-    sdk.continueTrace({ sentryTrace: header(raw, 'sentry-trace'), baggage: header(raw, 'baggage') }, () => {
-      if (sampleRand !== undefined) {
-        // Our head decision was `sampleRand < rate`: the SDK's sampler, comparing the same number
-        // with the same rate, agrees, and the trace records the true rate and random value.
+    const continued = trace.parentSpanId === undefined ? undefined : `${trace.traceId}-${trace.parentSpanId}-1`;
+    sdk.continueTrace({ sentryTrace: continued, baggage: continued ? header(raw, 'baggage') : undefined }, () => {
+      if (continued === undefined) {
+        // A new trace, with our id. Our head decision was `sampleRand < rate`: the SDK's sampler,
+        // comparing the same number with the same rate, agrees, and the trace records the true rate.
         const propagation = sdk.getCurrentScope();
-        propagation.setPropagationContext({ ...propagation.getPropagationContext(), sampleRand });
+        propagation.setPropagationContext({ ...propagation.getPropagationContext(), traceId: trace.traceId, sampleRand: trace.sampleRand ?? 0 });
       }
       const { path } = splitTarget(raw.url ?? '/');
       sdk.startSpanManual(
@@ -251,21 +247,12 @@ function runTraced(sdk: Sdk, raw: IncomingMessage, res: ServerResponse, sampleRa
  */
 export function sentryServerFactory(): ((handler: RequestListener, opts: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number }) => Server) | undefined {
   if (!installed) return undefined;
-  const { sdk, tracing } = installed;
+  const { sdk, policy } = installed;
   return (handler, opts) => {
     const server = createServer((raw, res) => {
-      const path = raw.url ?? '/';
-      let sampled: boolean;
-      let sampleRand: number | undefined;
-      const incoming = header(raw, 'sentry-trace');
-      const flag = incoming === undefined ? undefined : SENTRY_TRACE.exec(incoming)?.[1];
-      if (tracing.untraced(path)) sampled = false;
-      else if (flag !== undefined) sampled = flag === '1';
-      else {
-        sampleRand = Math.random();
-        sampled = sampleRand < tracing.rate;
-      }
-      if (sampled) return runTraced(sdk, raw, res, incoming === undefined ? sampleRand : undefined, () => handler(raw, res));
+      // The one head decision (the app's first hook finds it on the request).
+      const trace = requestTrace(raw, policy);
+      if (trace.sampled) return runTraced(sdk, raw, res, trace, () => handler(raw, res));
       const state: RequestState = { sampled: false, scope: undefined, breadcrumbs: undefined, errored: false };
       (raw as Tagged)[STATE] = state;
       current.run(state, handler, raw, res);

@@ -17,6 +17,7 @@ import type { Breadcrumb, Event, NodeOptions, RequestEventData } from '@sentry/n
 import type { Config } from '../config.ts';
 import { installRequestInstrumentation, keepRequestBreadcrumb, MAX_REQUEST_BREADCRUMBS, requestData, requestStateOf } from './sentry-requests.ts';
 import type { LogEvent } from './logging.ts';
+import { currentTrace, isProbeOrScrape, samplingPolicy, traceOfRequest, type TraceContext } from './trace-context.ts';
 import { REDACTED, scrub, scrubErrorMessage, scrubQueryString, scrubText, scrubUrl } from './redact.ts';
 
 type Sdk = typeof import('@sentry/node');
@@ -24,8 +25,6 @@ type Sdk = typeof import('@sentry/node');
 let sdk: Sdk | undefined;
 let starting: Promise<boolean> | undefined;
 
-/** Liveness, readiness and metrics scrapes arrive every few seconds: they make no transactions. */
-const PROBE_OR_SCRAPE = /^\/(?:health|metrics)(?:[/?]|$)|^\/api\/v1\/monitoring\/health(?:[/?]|$)/;
 
 /** The path a span to be sampled is for: Fastify's request span carries `url.path`, the http server span the request. */
 function sampledPath(ctx: { attributes?: Record<string, unknown>; normalizedRequest?: RequestEventData }): string {
@@ -74,7 +73,7 @@ export function sentryOptions(config: Config): NodeOptions {
     release: config.release,
     tracesSampleRate: config.sentry.tracesSampleRate,
     // The same rate (or the caller's decision, for a continued trace), except probes and scrapes.
-    tracesSampler: (ctx) => (PROBE_OR_SCRAPE.test(sampledPath(ctx)) ? 0 : ctx.inheritOrSampleWith(config.sentry.tracesSampleRate)),
+    tracesSampler: (ctx) => (isProbeOrScrape(sampledPath(ctx)) ? 0 : ctx.inheritOrSampleWith(config.sentry.tracesSampleRate)),
     // A request's spans are sent together as one transaction, so beforeSendTransaction sees (and
     // scrubs) all of them, and the guide's "transactions" are what Sentry shows.
     traceLifecycle: 'static',
@@ -135,7 +134,7 @@ export function initSentry(config: Config): Promise<boolean> {
   starting ??= (async () => {
     const Sentry = await import('@sentry/node');
     Sentry.init(sentryOptions(config));
-    installRequestInstrumentation(Sentry, { rate: config.sentry.tracesSampleRate, untraced: (path) => PROBE_OR_SCRAPE.test(path) });
+    installRequestInstrumentation(Sentry, samplingPolicy(config.tracing));
     sdk = Sentry;
     return true;
   })();
@@ -203,7 +202,19 @@ export function captureServerError(error: unknown, ctx: ServerErrorContext): str
   return Sentry.withIsolationScope((scope) => {
     scope.clearBreadcrumbs();
     for (const breadcrumb of state?.breadcrumbs ?? []) scope.addBreadcrumb(breadcrumb, MAX_REQUEST_BREADCRUMBS);
-    return Sentry.startNewTrace(() => capture(scope));
+    return inTrace(Sentry, (ctx.raw ? traceOfRequest(ctx.raw) : undefined) ?? currentTrace(), () => capture(scope));
+  });
+}
+
+/**
+ * Runs a capture in the request's or job's trace (trace-context.ts), so the event carries the same
+ * trace id as its log lines and spans; in a new trace of its own when there is none.
+ */
+function inTrace<T>(Sentry: Sdk, trace: TraceContext | undefined, fn: () => T): T {
+  if (!trace) return Sentry.startNewTrace(fn);
+  return Sentry.withScope((scope) => {
+    scope.setPropagationContext({ traceId: trace.traceId, parentSpanId: trace.spanId, sampled: trace.sampled, sampleRand: trace.sampleRand ?? Math.random() });
+    return fn();
   });
 }
 
@@ -216,15 +227,16 @@ export interface TaskFailureContext {
 
 /** Reports a background task's final failure (after its last retry); returns the event id. */
 export function captureTaskFailure(error: unknown, ctx: TaskFailureContext): string | undefined {
-  if (!sdk) return undefined;
-  return sdk.captureException(error, {
+  const Sentry = sdk;
+  if (!Sentry) return undefined;
+  return inTrace(Sentry, currentTrace(), () => Sentry.captureException(error, {
     mechanism: { type: 'auto.queue.task', handled: false },
     captureContext: {
       level: 'error',
       tags: { task_name: ctx.task_name },
       contexts: { task: { task_name: ctx.task_name, job_id: ctx.job_id === undefined ? undefined : String(ctx.job_id), attempts: ctx.attempts } },
     },
-  });
+  }));
 }
 
 export interface SecurityEventContext {

@@ -70,15 +70,16 @@ describe('audit trail', () => {
       method: 'POST',
       url: '/api/v1/auth/login',
       payload: { email: user.email, password: user.password },
-      headers: { 'x-request-id': requestId, 'user-agent': UA },
+      headers: { 'x-request-id': requestId, 'user-agent': UA, traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-00` },
       remoteAddress: '198.51.100.23',
     });
     expect(res.statusCode).toBe(200);
     const [event, ...rest] = await byRequest(requestId);
     expect(rest).toEqual([]);
+    // The trace is the caller's (traceparent), sampled or not: the same id as the request's log lines.
     expect(event).toMatchObject({
       actor: user.userId, action: 'auth.login', outcome: 'success', target_type: 'user', target_id: user.userId,
-      request_id: requestId, ip: '198.51.100.0/24', user_agent: 'firefox', trace_id: null,
+      request_id: requestId, ip: '198.51.100.0/24', user_agent: 'firefox', trace_id: 'ab'.repeat(16),
     });
     expect(Date.now() - Date.parse(event!.occurred_at)).toBeLessThan(60_000);
   });

@@ -13,6 +13,7 @@ interface ProblemBody {
   detail?: string;
   errors?: { field: string; message: string }[];
   request_id: string;
+  trace_id: string;
 }
 
 interface TokenPair {
@@ -125,8 +126,9 @@ describe('auth API', () => {
       const a = expectProblem(wrong, 401);
       const b = expectProblem(unknown, 401);
       expect(a.request_id).not.toBe(b.request_id);
-      const { request_id: _a, ...restA } = a;
-      const { request_id: _b, ...restB } = b;
+      expect(a.trace_id).not.toBe(b.trace_id);
+      const { request_id: _a, trace_id: _ta, ...restA } = a;
+      const { request_id: _b, trace_id: _tb, ...restB } = b;
       expect(restA).toEqual(restB);
       expect(wrong.headers['content-type']).toBe(unknown.headers['content-type']);
     });

@@ -194,7 +194,7 @@ describe('transactions', () => {
       const unknown = await post(bob, '/api/v1/transactions', { account_id: crypto.randomUUID(), date: '2024-02-02', amount: '-1' });
       expect(foreign.statusCode).toBe(422);
       expect(fieldsOf(json<ProblemBody>(foreign))).toEqual(['body.account_id']);
-      const strip = (p: ProblemBody & { request_id?: string }) => ({ ...p, request_id: undefined });
+      const strip = (p: ProblemBody & { request_id?: string; trace_id?: string }) => ({ ...p, request_id: undefined, trace_id: undefined });
       expect(strip(json<ProblemBody>(foreign))).toEqual(strip(json<ProblemBody>(unknown)));
       expect((await listPage(alice, `account_id=${aliceAccount}`)).items.map((i) => i.id)).toEqual([aliceTx.id]);
     });

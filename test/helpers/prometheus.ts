@@ -50,6 +50,8 @@ export interface PrometheusOptions {
    * directory, so pass absolute paths.
    */
   config?: string;
+  /** More command-line flags, e.g. `--enable-feature=exemplar-storage`. */
+  extraArgs?: string[];
 }
 
 export interface Sample {
@@ -62,6 +64,11 @@ export interface Sample {
 export interface RangeSeries {
   metric: Record<string, string>;
   values: Array<{ timestamp: number; value: number }>;
+}
+
+export interface ExemplarSeries {
+  seriesLabels: Record<string, string>;
+  exemplars: Array<{ labels: Record<string, string>; value: string; timestamp: number }>;
 }
 
 export interface TargetHealth {
@@ -100,6 +107,8 @@ export interface RunningPrometheus {
   waitForScrapes(job: string, count: number, opts?: { since?: number; timeoutMs?: number }): Promise<void>;
   /** Polls `expr` until `accept` returns true for its result; returns that result. */
   waitForQuery(expr: string, accept: (samples: Sample[]) => boolean, timeoutMs?: number): Promise<Sample[]>;
+  /** Exemplars of the series matching `expr` in [start, end] (/api/v1/query_exemplars; needs exemplar storage). */
+  queryExemplars(expr: string, start: Date, end: Date): Promise<ExemplarSeries[]>;
   /** What Prometheus wrote to stderr (for failure messages). */
   logs(): string;
   stop(): Promise<void>;
@@ -203,6 +212,7 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
     `--storage.tsdb.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--log.level=warn',
+    ...(opts.extraArgs ?? []),
   ];
   // `timeout` bounds the lifetime even if this test process dies without calling stop().
   const child: ChildProcess = spawn('timeout', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -265,6 +275,8 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
       return data.result.map((r) => ({ metric: r.metric, values: r.values.map(([timestamp, v]) => ({ timestamp, value: toNumber(v) })) }));
     },
     series: (match) => api<Array<Record<string, string>>>('/api/v1/series', { 'match[]': match }),
+    queryExemplars: (expr, start, end) =>
+      api<ExemplarSeries[]>('/api/v1/query_exemplars', { query: expr, start: String(start.getTime() / 1000), end: String(end.getTime() / 1000) }),
     async targets() {
       const data = await api<{ activeTargets: Array<TargetHealth & { labels: Record<string, string> }> }>('/api/v1/targets', { state: 'active' });
       return data.activeTargets.map((t) => ({ ...t, job: t.labels.job ?? '' }));

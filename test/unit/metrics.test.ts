@@ -20,7 +20,7 @@ describe('the metrics catalog', () => {
     m.registerTaskNames(['sync_accounts']);
     m.registerRateLimitedEndpoints(['/api/v1/transactions']);
     m.httpRequests.inc({ method: 'GET', endpoint: '/x', status: '200' });
-    m.httpRequestDuration.observe({ method: 'GET', endpoint: '/x', status: '200' }, 0.1);
+    m.httpRequestDuration.observe({ labels: { method: 'GET', endpoint: '/x', status: '200' }, value: 0.1 });
     m.httpRequestsInProgress.set({ method: 'GET', endpoint: '/x' }, 0);
     m.httpRequestSize.observe({ method: 'GET', endpoint: '/x' }, 0);
     m.httpResponseSize.observe({ method: 'GET', endpoint: '/x' }, 10);

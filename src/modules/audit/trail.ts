@@ -21,6 +21,7 @@ import { auditChainHead, auditEvents } from '../../db/schema.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 import type { Logger } from '../../observability/logging.ts';
 import { scrub, scrubText } from '../../observability/redact.ts';
+import { currentTrace } from '../../observability/trace-context.ts';
 import { canonicalPayload, ChainWalker, GENESIS_HASH, type AuditDetails, type AuditPayload, type ChainBreak, type ChainedRow } from './chain.ts';
 import { maskIp, userAgentFamily } from './context.ts';
 
@@ -98,7 +99,8 @@ export function auditPayload(event: AuditEvent): AuditPayload {
     ip: maskIp(event.ip),
     userAgent: userAgentFamily(event.userAgent),
     requestId: column(event.requestId),
-    traceId: column(event.traceId),
+    // The trace of the request or job that did it (the same id as its log lines and spans).
+    traceId: column(event.traceId ?? currentTrace()?.traceId),
     details,
   };
 }
