@@ -248,6 +248,36 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
     expect(failed).toMatchObject({ contexts: { trace: { status: 'internal_error' } } });
   });
 
+  it("an incoming traceparent is the Sentry trace: the error event, its transaction, the problem body and the log line share it", async () => {
+    const trace = randomUUID().replace(/-/g, '');
+    const parent = randomUUID().replace(/-/g, '').slice(0, 16);
+    for (const [flag, requestId] of [['01', 'sentry-it-w3c-sampled'], ['00', 'sentry-it-w3c-unsampled']] as const) {
+      const traceId = `${trace.slice(0, 30)}${flag}`;
+      // A message of its own: the SDK's Dedupe drops an event equal to the one before.
+      const res = await fetch(`${API}/api/v1/dev/test-sentry`, {
+        method: 'POST',
+        headers: { 'x-request-id': requestId, traceparent: `00-${traceId}-${parent}-${flag}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: requestId }),
+      });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toMatchObject({ request_id: requestId, trace_id: traceId });
+      const [event] = await receiver.waitFor((i) => i.header.type === 'event' && ((i.payload as SentryEvent).tags as Record<string, string> | undefined)?.request_id === requestId);
+      expect((event!.contexts as { trace: { trace_id: string } }).trace.trace_id).toBe(traceId);
+      const line = api.logs.find((l) => l.event === 'request_completed' && l.request_id === requestId);
+      expect(line).toMatchObject({ trace_id: traceId });
+      if (flag === '01') {
+        // The caller sampled it: a transaction in the same trace, the caller's span as its parent.
+        const [transaction] = await receiver.waitFor(
+          (i) => i.header.type === 'transaction' && (i.payload as SentryEvent & { contexts: { trace: { trace_id: string } } }).contexts.trace.trace_id === traceId,
+        );
+        expect((transaction!.contexts as { trace: { parent_span_id?: string } }).trace.parent_span_id).toBe(parent);
+      }
+    }
+    // The caller did not sample the second: no transaction of its trace was sent.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.transactions().filter((t) => (t.contexts as { trace: { trace_id: string } }).trace.trace_id === `${trace.slice(0, 30)}00`)).toEqual([]);
+  });
+
   it('a 404 and a 422 are answered without an event; graceful shutdown flushes what is pending', async () => {
     const notFound = await fetch(`${API}/api/v1/no-such-route`, { headers: { 'x-request-id': 'sentry-it-404' } });
     expect(notFound.status).toBe(404);
@@ -273,7 +303,7 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
     const events = receiver.errorEvents();
     expect(events.filter(byRequestId('sentry-it-404'))).toEqual([]);
     expect(events.filter(byRequestId('sentry-it-422'))).toEqual([]);
-    expect(events.map((e) => e.tags?.request_id).sort()).toEqual(['sentry-it-pii', 'sentry-it-test-error']);
+    expect(events.map((e) => e.tags?.request_id).sort()).toEqual(['sentry-it-pii', 'sentry-it-test-error', 'sentry-it-w3c-sampled', 'sentry-it-w3c-unsampled']);
     expect(receiver.transactions().some((t) => t.transaction === 'GET /health')).toBe(false);
 
     const bytes = receiver.envelopes.map((e) => e.body.toString('utf8')).join('\n');
