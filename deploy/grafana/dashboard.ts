@@ -34,6 +34,8 @@ export interface Target {
   legendFormat: string;
   instant?: boolean;
   range?: boolean;
+  /** Grafana asks Prometheus for the series' exemplars (trace ids) and draws them as points. */
+  exemplar?: boolean;
   datasource: DataSourceRef;
 }
 
@@ -62,6 +64,8 @@ interface QuerySpec {
   expr: string;
   legend?: string;
   instant?: boolean;
+  /** Show the histogram's trace_id exemplars (the data source links each to its trace). */
+  exemplar?: boolean;
 }
 
 interface PanelSpec {
@@ -130,13 +134,14 @@ const ROWS: RowSpec[] = [
           { expr: ratio(`sum(${rate('http_requests_total', `${API}, status=~"5.."`)})`, `sum(${rate('http_requests_total', API)})`), legend: 'all endpoints' },
           { expr: `sum by (endpoint) (${rate('http_requests_total', `${API}, status=~"5.."`)}) / sum by (endpoint) (${rate('http_requests_total', API)})`, legend: '{{endpoint}}' },
         ] },
-      { type: 'timeseries', title: 'Latency p50 / p95 / p99', description: 'Request duration quantiles over every endpoint (probes excluded).', w: 12, unit: 's',
+      { type: 'timeseries', title: 'Latency p50 / p95 / p99', description: 'Request duration quantiles over every endpoint (probes excluded). The points are exemplars: sampled requests, each linked to its trace.', w: 12, unit: 's',
         thresholds: [[0.5, 'orange'], [2, 'red']],
-        queries: [0.5, 0.95, 0.99].map((q) => ({ expr: quantile(q, 'http_request_duration_seconds', API), legend: `p${Math.round(q * 100)}` })) },
-      { type: 'timeseries', title: 'Latency by endpoint', description: 'p50, p95 and p99 request duration per route template.', w: 24, h: 10, unit: 's',
+        queries: [0.5, 0.95, 0.99].map((q) => ({ expr: quantile(q, 'http_request_duration_seconds', API), legend: `p${Math.round(q * 100)}`, exemplar: q === 0.99 })) },
+      { type: 'timeseries', title: 'Latency by endpoint', description: 'p50, p95 and p99 request duration per route template; the points are exemplars of sampled requests, each linked to its trace.', w: 24, h: 10, unit: 's',
         queries: [0.5, 0.95, 0.99].map((q) => ({
           expr: quantile(q, 'http_request_duration_seconds', SEL, ['endpoint']),
           legend: `p${Math.round(q * 100)} {{endpoint}}`,
+          exemplar: q === 0.99,
         })) },
       { type: 'timeseries', title: 'In-flight requests', description: 'Requests being served, per instance.', w: 8, unit: 'short',
         queries: [{ expr: `sum by (instance) (http_requests_inprogress{${SEL}})`, legend: '{{instance}}' }] },
@@ -178,7 +183,7 @@ const ROWS: RowSpec[] = [
           legend: '{{task_name}}',
         }] },
       { type: 'timeseries', title: 'Task duration p95', description: '95th percentile task duration per task.', w: 12, unit: 's',
-        queries: [{ expr: quantile(0.95, 'celery_task_duration_seconds', SEL, ['task_name']), legend: '{{task_name}}' }] },
+        queries: [{ expr: quantile(0.95, 'celery_task_duration_seconds', SEL, ['task_name']), legend: '{{task_name}}', exemplar: true }] },
       { type: 'timeseries', title: 'Tasks in progress (backlog)', description: 'Tasks running at once (CeleryTaskBacklog fires when the total stays above 100 for 15 minutes), and jobs waiting in the shared queue (every process reports the same queue, hence max).', w: 12, unit: 'short',
         thresholds: [[100, 'red']],
         queries: [
@@ -319,6 +324,7 @@ function buildPanel(spec: PanelSpec, id: number, x: number, y: number): Panel {
       expr: q.expr,
       legendFormat: q.legend ?? '__auto',
       ...(q.instant ? { instant: true, range: false } : {}),
+      ...(q.exemplar ? { exemplar: true } : {}),
       datasource: DS,
     })),
     fieldConfig: { defaults, overrides: [] },

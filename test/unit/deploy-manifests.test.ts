@@ -306,6 +306,19 @@ describe('Grafana dashboard', () => {
     expect(mount, 'grafana mounts docs/grafana-dashboard.json').toBeDefined();
     expect(dirname(mount.split(':')[1])).toBe(provider.options.path);
   });
+
+  it('the latency panels show exemplars, which link to their trace by a configurable URL template', () => {
+    const latency = dataPanels.filter((p) => p.targets!.some((t) => t.expr.includes('http_request_duration_seconds_bucket') || t.expr.includes('celery_task_duration_seconds_bucket')));
+    const timeseries = latency.filter((p) => p.type === 'timeseries');
+    expect(timeseries.length).toBeGreaterThanOrEqual(3);
+    for (const panel of timeseries) expect(panel.targets!.filter((t) => t.exemplar === true), panel.title).toHaveLength(1);
+    const ds = yamlFile('deploy/grafana/provisioning/datasources/prometheus.yml').datasources[0];
+    expect(ds.jsonData.exemplarTraceIdDestinations).toEqual([{ name: 'trace_id', url: '$GRAFANA_TRACE_URL', urlDisplayLabel: 'Open trace' }]);
+    const compose = yamlFile('deploy/docker-compose.monitoring.yml').services;
+    // Compose turns `$$` into `$`: Grafana receives the template with its ${__value.raw}.
+    expect(compose.grafana.environment.GRAFANA_TRACE_URL).toMatch(/^\$\{GRAFANA_TRACE_URL:-https:\/\/.+\$\$\{__value\.raw\}\}$/);
+    expect(compose.prometheus.command).toContain('--enable-feature=exemplar-storage');
+  });
 });
 
 // -------------------------------------------------------------------------------------------------
