@@ -22,6 +22,25 @@ interface Target {
   allowNon2xx?: number;
 }
 
+/** Medians of alternated load rounds on two servers (`a` first in each round): CPU per request, and b's req/s and p99 over a's. */
+async function alternate(settings: ModeContext['settings'], target: Target, a: ApiServer, b: ApiServer, warm: ApiServer[]) {
+  const load = (s: ApiServer, duration: number) =>
+    runLoad({ url: s.url, path: target.path, connections: settings.connections, duration, allowNon2xx: target.allowNon2xx }, s.child);
+  if (settings.warmup > 0) for (const s of warm) await load(s, settings.warmup);
+  const as: LoadResult[] = [];
+  const bs: LoadResult[] = [];
+  for (let round = 0; round < settings.breakdownRounds; round++) {
+    as.push(await load(a, settings.duration));
+    bs.push(await load(b, settings.duration));
+  }
+  return {
+    aUs: median(as.map((r) => r.cpuPerRequestUs)),
+    bUs: median(bs.map((r) => r.cpuPerRequestUs)),
+    rps: median(bs.map((r, i) => r.rps / as[i]!.rps)),
+    p99: median(bs.map((r, i) => r.p99 / as[i]!.p99)),
+  };
+}
+
 export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: ApiServer, jwtSecret: string, progress: Progress): Promise<Row[]> {
   const { settings } = ctx;
   const health: Target = { label: 'GET /health', path: '/health' };
@@ -32,17 +51,7 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
     const target = feature === 'rate limiting' || feature === 'tracing' ? anonymous : health;
     const server = await startVariant(ctx, fixture, feature, jwtSecret);
     try {
-      const load = (s: ApiServer, duration: number) =>
-        runLoad({ url: s.url, path: target.path, connections: settings.connections, duration, allowNon2xx: target.allowNon2xx }, s.child);
-      if (settings.warmup > 0) await load(server, settings.warmup);
-      const base: LoadResult[] = [];
-      const with_: LoadResult[] = [];
-      for (let round = 0; round < settings.breakdownRounds; round++) {
-        base.push(await load(off, settings.duration));
-        with_.push(await load(server, settings.duration));
-      }
-      const offUs = median(base.map((r) => r.cpuPerRequestUs));
-      const onUs = median(with_.map((r) => r.cpuPerRequestUs));
+      const { aUs: offUs, bUs: onUs, rps } = await alternate(settings, target, off, server, [server]);
       progress(`breakdown ${ctx.mode} ${feature}: ${fmt(offUs)} → ${fmt(onUs)} µs/request`);
       rows.push({
         case: 'B1 breakdown',
@@ -50,7 +59,7 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
         measure: `${target.label} server CPU µs/request, off + ${feature}`,
         baseline: fmt(offUs),
         result: fmt(onUs),
-        ratio: fmt(median(with_.map((r, i) => r.rps / base[i]!.rps)), 2),
+        ratio: fmt(rps, 2),
         // Sentry on a request it does not trace (/health never is): at most 5 µs of CPU (issue 13).
         ...(feature === 'sentry' ? { target: '≤ +5 µs', ok: onUs - offUs <= 5 } : {}),
         note: `${onUs >= offUs ? '+' : ''}${fmt(onUs - offUs)} µs per request; ratio is req/s`,
@@ -68,26 +77,11 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
  * export is off the request path, so a collector that is down must not make requests dearer.
  */
 async function collectorDownRow(ctx: ModeContext, fixture: Fixture, jwtSecret: string, target: Target, progress: Progress): Promise<Row> {
-  const { settings } = ctx;
   const closed = await freePort();
   const up = await startVariant(ctx, fixture, 'tracing', jwtSecret);
   const down = await startVariant(ctx, fixture, 'tracing', jwtSecret, { name: 'collector-down', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}` } });
   try {
-    const load = (s: ApiServer, duration: number) =>
-      runLoad({ url: s.url, path: target.path, connections: settings.connections, duration, allowNon2xx: target.allowNon2xx }, s.child);
-    if (settings.warmup > 0) {
-      await load(up, settings.warmup);
-      await load(down, settings.warmup);
-    }
-    const ups: LoadResult[] = [];
-    const downs: LoadResult[] = [];
-    for (let round = 0; round < settings.breakdownRounds; round++) {
-      ups.push(await load(up, settings.duration));
-      downs.push(await load(down, settings.duration));
-    }
-    const upUs = median(ups.map((r) => r.cpuPerRequestUs));
-    const downUs = median(downs.map((r) => r.cpuPerRequestUs));
-    const p99 = median(downs.map((r, i) => r.p99 / ups[i]!.p99));
+    const { aUs: upUs, bUs: downUs, p99 } = await alternate(ctx.settings, target, up, down, [up, down]);
     progress(`breakdown ${ctx.mode} collector down: ${fmt(upUs)} → ${fmt(downUs)} µs/request, p99 ×${fmt(p99, 2)}`);
     return {
       case: 'B1 breakdown',
