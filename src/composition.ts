@@ -62,7 +62,7 @@ export async function openCore(config: Config, role: Role, opts: CoreOptions): P
       // The business gauges come from the API (its background refresh), not from every worker.
       businessGauges: role !== 'worker',
     });
-  const tracing = createTracing(config.tracing, exportCounters(metrics));
+  const tracing = createTracing(config.tracing, exportCounters(metrics), getLogger(opts.logger, 'tracing'));
   const audit = (database: Database) =>
     new AuditTrail(database.db, { logger: getLogger(opts.logger, 'audit'), onWriteFailure: () => metrics.auditWriteFailures.inc() });
   if (opts.database) return { config, logger: opts.logger, metrics, database: opts.database, audit: audit(opts.database), ownsDatabase: false, tracing };

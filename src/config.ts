@@ -278,6 +278,15 @@ const schema = z.object({
   OTEL_TRACES_SAMPLER_ARG: rate(),
   OTEL_BSP_MAX_QUEUE_SIZE: int(2048, 1, 100_000),
   OTEL_BSP_SCHEDULE_DELAY: int(5000, 10, 60_000),
+  TRACE_PROPAGATION_TARGETS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const list = (v ?? '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+      if (list.every((x) => /^(?:\*\.)?[a-z0-9.-]+$/.test(x))) return list;
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of host names (`api.internal`, `*.internal`)' });
+      return z.NEVER;
+    }),
   TRUST_PROXY: trustProxy,
   WORKER_PORT: int(9101, 0, 65535),
   WORKER_CONCURRENCY: int(5, 1, 100),
@@ -395,6 +404,8 @@ export interface TracingConfig {
   sampler: 'otel' | 'sentry';
   /** OTLP/HTTP export of sampled traces; undefined when no endpoint is configured (or OTEL_SDK_DISABLED / OTEL_TRACES_EXPORTER=none). */
   otlp?: OtlpOptions;
+  /** Hosts whose outgoing calls carry `traceparent` (TRACE_PROPAGATION_TARGETS); none by default. */
+  propagationTargets: string[];
 }
 
 export class ConfigError extends Error {
@@ -551,6 +562,7 @@ function tracingConfig(e: z.infer<typeof schema>, version: string): TracingConfi
     sampleRate,
     parentBased,
     sampler: sampler === undefined ? 'sentry' : 'otel',
+    propagationTargets: e.TRACE_PROPAGATION_TARGETS,
     otlp: exporting
       ? {
           url: tracesUrl,

@@ -4,15 +4,16 @@
  * gauge read at scrape time), its registry is filled to BENCH_SERIES samples with many route
  * templates × methods × statuses (the label combinations a large API produces), and GET /metrics
  * is timed through app.inject, once with the Accept header Prometheus sends (OpenMetrics) and once
- * as plain text. Meanwhile perf_hooks' event-loop-delay monitor records how long the loop stalls:
+ * as plain text; every duration series carries a trace_id exemplar (the OpenMetrics form shows them). Meanwhile perf_hooks' event-loop-delay monitor records how long the loop stalls:
  * what any request arriving during a scrape would wait.
  */
+import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
-import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import { createMetrics, exemplarOf, type Metrics } from '../../src/observability/metrics.ts';
 import { closeRedisClient, createRedisClient } from '../../src/redis.ts';
 import { BENCH_JWT_SECRET } from '../fixtures.ts';
 import { quietLogger } from '../quiet-logger.ts';
@@ -44,7 +45,8 @@ async function fill(metrics: Metrics, target: number): Promise<number> {
       metrics.httpResponseSize.observe({ method, endpoint }, 512 + i);
       for (const status of STATUSES) {
         metrics.httpRequests.inc({ method, endpoint, status: String(status) }, i + 1);
-        metrics.httpRequestDuration.observe({ labels: { method, endpoint, status: String(status) }, value: 0.001 * (i % 500) });
+        // Every series as if its last request was traced: each carries a trace_id exemplar (the worst case).
+        metrics.httpRequestDuration.observe({ labels: { method, endpoint, status: String(status) }, value: 0.001 * (i % 500), exemplarLabels: exemplarOf({ traceId: randomBytes(16).toString('hex'), sampled: true }) });
       }
     }
   }

@@ -14,7 +14,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomFillSync } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 
 /** What a request or job knows about its trace. */
@@ -220,4 +221,43 @@ export function jobTrace(carried: unknown, policy: Pick<SamplingPolicy, 'rate'>)
 export function traceLogFields(): { trace_id: string; span_id: string } | undefined {
   const ctx = storage.getStore();
   return ctx === undefined ? undefined : { trace_id: ctx.traceId, span_id: ctx.spanId };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outgoing calls: no trace headers unless the host is configured (TRACE_PROPAGATION_TARGETS).
+
+/** A target host: exact (`billing.internal`), or every subdomain of one (`*.internal`). */
+export function hostMatches(host: string, targets: readonly string[]): boolean {
+  const h = host.toLowerCase();
+  return targets.some((t) => (t.startsWith('*.') ? h.endsWith(t.slice(1)) : h === t));
+}
+
+let propagating: readonly string[] | undefined;
+
+/** Node publishes `http.client.request.created` (before a request's headers are stored) from 22.12 and 23.2. */
+export function canPropagate(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 2) || (major === 22 && minor >= 12);
+}
+
+/**
+ * Outgoing node:http calls to the given hosts carry the current trace (`traceparent`, and the
+ * caller's `tracestate`), set from Node's `http.client.request.created` channel before the headers
+ * are stored. Any other host — Plaid, unless it is listed — gets nothing: a trace id says which of
+ * our requests called, and that is ours to know. Process-wide; the first non-empty list is kept.
+ * Returns false when this Node cannot (older than 22.12: the caller warns).
+ */
+export function propagateTraceTo(targets: readonly string[]): boolean {
+  if (targets.length === 0 || propagating !== undefined) return true;
+  if (!canPropagate()) return false;
+  propagating = targets;
+  subscribe('http.client.request.created', (message) => {
+    const { request } = message as { request: ClientRequest };
+    const ctx = storage.getStore();
+    if (ctx === undefined || request.headersSent || request.getHeader('traceparent') !== undefined) return;
+    if (!hostMatches(request.host, targets)) return;
+    request.setHeader('traceparent', formatTraceparent(ctx));
+    if (ctx.tracestate !== undefined) request.setHeader('tracestate', ctx.tracestate);
+  });
+  return true;
 }

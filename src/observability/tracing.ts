@@ -20,8 +20,9 @@ import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/expor
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Tracer } from '@opentelemetry/api';
+import type { Logger } from './logging.ts';
 import { scrubErrorMessage, scrubText } from './redact.ts';
-import { currentTrace, newSpanId, samplingPolicy, type ChildSpanFactory, type SamplingPolicy, type TraceContext } from './trace-context.ts';
+import { currentTrace, newSpanId, propagateTraceTo, samplingPolicy, type ChildSpanFactory, type SamplingPolicy, type TraceContext } from './trace-context.ts';
 
 export interface OtlpOptions {
   /** The traces URL (`…/v1/traces`). */
@@ -226,9 +227,16 @@ export interface Tracing {
   close(): Promise<void>;
 }
 
-export function createTracing(config: { sampleRate: number; parentBased: boolean; otlp?: OtlpOptions }, counters: ExportCounters): Tracing {
+export function createTracing(
+  config: { sampleRate: number; parentBased: boolean; otlp?: OtlpOptions; propagationTargets?: string[] },
+  counters: ExportCounters,
+  logger?: Pick<Logger, 'warn'>,
+): Tracing {
   const spans = config.otlp ? new SpanExport(config.otlp, counters) : undefined;
   if (spans) instrumentRedisCommands();
+  if (!propagateTraceTo(config.propagationTargets ?? [])) {
+    logger?.warn({ node: process.version, targets: config.propagationTargets }, 'trace_propagation_unsupported');
+  }
   return { policy: samplingPolicy(config), export: spans, close: async () => spans?.close() };
 }
 
