@@ -59,8 +59,7 @@ export function prepareFixture(ctx: ModeContext): Promise<Fixture> {
 const serverName = (ctx: ModeContext, variant: string) => `${ctx.mode}-${variant.replace(' ', '-')}`;
 
 /** The environment of an API server: everything off, everything on, or off plus one feature. */
-export function apiEnv(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string): Record<string, string> {
-  const server = serverName(ctx, variant);
+export function apiEnv(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string, server = serverName(ctx, variant)): Record<string, string> {
   const off = {
     ENVIRONMENT: 'production',
     JWT_SECRET: jwtSecret,
@@ -80,8 +79,9 @@ export function apiEnv(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on'
 
 /** Starts one API server of the mode (`off`, `on`, or off plus one feature), with `extra` variables on top. */
 export function startVariant(ctx: ModeContext, fixture: Fixture, variant: 'off' | 'on' | Feature, jwtSecret: string, extra?: { name: string; env: Record<string, string> }): Promise<ApiServer> {
-  const env = { ...apiEnv(ctx, fixture, variant, jwtSecret), ...extra?.env };
-  return startApi(serverName(ctx, extra ? `${variant}-${extra.name}` : variant), env, ctx.dir);
+  // A server of its own name has data of its own (PGlite serves one process).
+  const name = serverName(ctx, extra ? `${variant}-${extra.name}` : variant);
+  return startApi(name, { ...apiEnv(ctx, fixture, variant, jwtSecret, name), ...extra?.env }, ctx.dir);
 }
 
 export async function startServers(ctx: ModeContext, fixture: Fixture, jwtSecret: string): Promise<ModeServers> {
