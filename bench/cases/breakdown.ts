@@ -68,8 +68,34 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
       await server.child.stop();
     }
   }
+  rows.push(await unsampledRow(ctx, fixture, off, jwtSecret, anonymous, progress));
   rows.push(await collectorDownRow(ctx, fixture, jwtSecret, anonymous, progress));
   return rows;
+}
+
+/**
+ * Export configured but nothing sampled, against "off": what a request the sampler leaves out pays
+ * for the export being there (the trace ids themselves every server makes: the in-process Tracing row).
+ */
+async function unsampledRow(ctx: ModeContext, fixture: Fixture, off: ApiServer, jwtSecret: string, target: Target, progress: Progress): Promise<Row> {
+  const server = await startVariant(ctx, fixture, 'tracing', jwtSecret, { name: 'unsampled', env: { OTEL_TRACES_SAMPLER: 'always_off' } });
+  try {
+    const { aUs: offUs, bUs: onUs, rps } = await alternate(ctx.settings, target, off, server, [server]);
+    progress(`breakdown ${ctx.mode} tracing, nothing sampled: ${fmt(offUs)} → ${fmt(onUs)} µs/request`);
+    return {
+      case: 'B1 breakdown',
+      mode: ctx.mode,
+      measure: `${target.label} server CPU µs/request, off + tracing with nothing sampled`,
+      baseline: fmt(offUs),
+      result: fmt(onUs),
+      ratio: fmt(rps, 2),
+      target: '≤ +5 µs',
+      ok: onUs - offUs <= 5,
+      note: `${onUs >= offUs ? '+' : ''}${fmt(onUs - offUs)} µs per request; the trace ids every request gets: the Tracing row`,
+    };
+  } finally {
+    await server.child.stop();
+  }
 }
 
 /**
