@@ -263,7 +263,11 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
       expect(await res.json()).toMatchObject({ request_id: requestId, trace_id: traceId });
       const [event] = await receiver.waitFor((i) => i.header.type === 'event' && ((i.payload as SentryEvent).tags as Record<string, string> | undefined)?.request_id === requestId);
       expect((event!.contexts as { trace: { trace_id: string } }).trace.trace_id).toBe(traceId);
-      const line = api.logs.find((l) => l.event === 'request_completed' && l.request_id === requestId);
+      // The child's buffered stdout can reach the pipe after its event reached the receiver: wait (bounded).
+      let line: Record<string, unknown> | undefined;
+      for (const deadline = Date.now() + 5_000; !line && Date.now() < deadline; await new Promise((r) => setTimeout(r, 25))) {
+        line = api.logs.find((l) => l.event === 'request_completed' && l.request_id === requestId);
+      }
       expect(line).toMatchObject({ trace_id: traceId });
       if (flag === '01') {
         // The caller sampled it: a transaction in the same trace, the caller's span as its parent.
