@@ -153,15 +153,33 @@ describe.skipIf(!ok)('OTLP export from an API replica and a BullMQ worker', () =
     expect(res.status).toBe(401);
     expect(JSON.parse(res.body)).toMatchObject({ trace_id: unsampledTrace, request_id: requestId });
     expect(await api!.waitForLog('request_completed', 10_000, (l) => l.request_id === requestId)).toMatchObject({ trace_id: unsampledTrace });
-    // A sampled request after it is exported; the unsampled one never is.
+    // A sampled request after it is exported, with the same trace id in its error body, its line and its span; the unsampled one never is.
     const marker = randomBytes(16).toString('hex');
-    await request(`${api!.url}/api/v1/no-such-route`, { headers: { traceparent: `00-${marker}-${PARENT}-01` } });
+    const markerId = `otlp-marker-${randomBytes(3).toString('hex')}`;
+    const missing = await request(`${api!.url}/api/v1/no-such-route`, { headers: { traceparent: `00-${marker}-${PARENT}-01`, 'x-request-id': markerId } });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toMatchObject({ trace_id: marker });
     await receiver.waitForSpans((all) => all.some((s) => s.traceId === marker), 30_000);
     expect(receiver.spans.filter((s) => s.traceId === unsampledTrace)).toEqual([]);
     const [notFound] = receiver.spans.filter((s) => s.traceId === marker && s.kind === 2);
+    expect(notFound!.parentSpanId).toBe(PARENT);
+    expect(await api!.waitForLog('request_completed', 10_000, (l) => l.request_id === markerId)).toMatchObject({ trace_id: marker, span_id: notFound!.spanId });
     // An unmatched request's span is named by its method only (a raw path could hold anything).
     expect(notFound!.name).toBe('GET');
     expect(JSON.stringify(notFound)).not.toContain('no-such-route');
+  }, 60_000);
+
+  it('a malformed traceparent starts a new trace without an error (unsampled at rate 0: nothing exported for it)', async () => {
+    const requestId = `otlp-malformed-${randomBytes(3).toString('hex')}`;
+    const res = await request(`${api!.url}/api/v1/no-such-route`, { headers: { traceparent: `00-${TRACE.toUpperCase()}-${PARENT}-01`, 'x-request-id': requestId } });
+    expect(res.status).toBe(404);
+    const fresh = (JSON.parse(res.body) as { trace_id: string }).trace_id;
+    expect(fresh).toMatch(/^[0-9a-f]{32}$/);
+    expect(fresh).not.toBe(TRACE);
+    expect(await api!.waitForLog('request_completed', 10_000, (l) => l.request_id === requestId)).toMatchObject({ trace_id: fresh });
+    // Not sampled by the caller (its header did not count) and rate 0 here: nothing exported for it.
+    await sleep(500);
+    expect(receiver.spans.filter((s) => s.traceId === fresh)).toEqual([]);
   }, 60_000);
 
   it.skipIf(!withPrometheus)('Prometheus with exemplar storage returns the trace id of the request, its log line and its spans', async () => {
