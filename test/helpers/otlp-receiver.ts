@@ -18,7 +18,8 @@
  * Both encodings are normalised to one `ReceivedSpan` shape. A failure answer (`opts.status` not
  * 2xx) records the request but not its spans: a collector that refused them has not received them.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { buffer } from 'node:stream/consumers';
+import { createServer, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -191,15 +192,6 @@ export function decodeTraces(body: Buffer, contentType: ReceivedSpan['contentTyp
   return normalise(ExportRequest.toObject(message, { longs: String, enums: Number }) as WireRequest, 'protobuf');
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 export async function startOtlpReceiver(opts: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
   const status = opts.status ?? 200;
   const spans: ReceivedSpan[] = [];
@@ -227,7 +219,7 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions = {}): Promise
 
       let received: ReceivedSpan[];
       try {
-        let body = await readBody(req);
+        let body = await buffer(req);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
         received = decodeTraces(body, encoding);
       } catch (err) {

@@ -8,6 +8,7 @@
  *   Sentry.init({ dsn: receiver.dsn, … });
  *   const [event] = await receiver.waitFor((e) => e.type === 'event');
  */
+import { buffer } from 'node:stream/consumers';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -98,15 +99,6 @@ export function parseEnvelope(body: Buffer): { header: Record<string, unknown>; 
   return { header, items };
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 export async function startSentryReceiver(opts: { port?: number; project?: string } = {}): Promise<SentryReceiver> {
   const envelopes: Envelope[] = [];
   const waiters = new Set<() => void>();
@@ -120,7 +112,7 @@ export async function startSentryReceiver(opts: { port?: number; project?: strin
       res.writeHead(404).end();
       return;
     }
-    readBody(req).then(
+    buffer(req).then(
       (raw) => {
         try {
           const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;

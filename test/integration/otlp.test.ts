@@ -8,15 +8,12 @@
  * spans (counted), not failed requests.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/client.ts';
-import { createPostgresDatabase } from '../helpers/db.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.ts';
-import { deletePrefix } from '../helpers/redis.ts';
+import { startReplicaBackends, type ReplicaBackends } from '../helpers/replicas.ts';
 import { CHILD_JWT_SECRET, CHILD_TOKEN_KEY, freePort, request, sleep, spawnCli, startServer, type CliProcess, type ServerProcess } from '../helpers/server.ts';
-import { REDIS_TEST_URL, servicesAvailable } from '../helpers/services.ts';
+import { servicesAvailable } from '../helpers/services.ts';
 
 const ok = await servicesAvailable('OTLP export', 'postgres', 'redis');
 const withPrometheus = await servicesAvailable('exemplars in Prometheus', 'prometheus');
@@ -36,26 +33,18 @@ async function signUp(url: string): Promise<{ auth: Record<string, string>; emai
 const byName = (spans: ReceivedSpan[], name: string) => spans.filter((s) => s.name === name);
 
 describe.skipIf(!ok)('OTLP export from an API replica and a BullMQ worker', () => {
-  let dbUrl: string;
-  let dropDb: () => Promise<void>;
-  let database: Database;
-  let redis: Redis;
+  let backends: ReplicaBackends;
   let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let api: ServerProcess | undefined;
   let worker: CliProcess | undefined;
   let prometheus: RunningPrometheus | undefined;
-  const prefix = `nest-egg-test-otlp-${randomUUID().slice(0, 8)}`;
 
   const serverMode = () => ({
+    ...backends.env(),
     ENVIRONMENT: 'development',
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
-    DATABASE_URL: dbUrl,
-    REDIS_URL: REDIS_TEST_URL,
-    JOB_QUEUE_PREFIX: prefix,
-    RATE_LIMIT_KEY_PREFIX: `${prefix}:rl:`,
     BANK_SYNC_PROVIDER: 'demo',
-    MIGRATE_ON_START: 'false',
     JWT_SECRET: CHILD_JWT_SECRET,
     TOKEN_ENCRYPTION_KEY: CHILD_TOKEN_KEY,
     METRICS_ENABLED: 'true',
@@ -69,10 +58,7 @@ describe.skipIf(!ok)('OTLP export from an API replica and a BullMQ worker', () =
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
-    ({ url: dbUrl, drop: dropDb } = await createPostgresDatabase());
-    database = await openDatabase({ url: dbUrl, dataDir: 'memory://', poolSize: 2 });
-    await database.migrate();
-    redis = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 1 });
+    backends = await startReplicaBackends('otlp');
     api = await startServer({ env: { ...serverMode(), OTEL_SERVICE_NAME: 'nest-egg-api-test', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' } });
     worker = spawnCli(['worker'], { ...serverMode(), WORKER_PORT: String(await freePort()), OTEL_SERVICE_NAME: 'nest-egg-worker-test', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
     await worker.waitForLog('worker_started', 60_000);
@@ -83,10 +69,7 @@ describe.skipIf(!ok)('OTLP export from an API replica and a BullMQ worker', () =
     await worker?.stop(10_000).catch(() => undefined);
     await api?.cleanup().catch(() => undefined);
     await receiver?.close();
-    await deletePrefix(redis, `${prefix}:`);
-    redis?.disconnect();
-    await database?.close();
-    await dropDb?.();
+    await backends?.close();
   }, 60_000);
 
   it('the request, its queries, the job it queued and the job that job queued are one trace; the worker logs it', async () => {

@@ -6,17 +6,14 @@
  * replica syncs on the worker. A sync job that cannot open its bank token fails at once and the
  * item says why.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/client.ts';
 import { plaidItems } from '../../src/db/schema.ts';
 import { TokenCipher } from '../../src/modules/sync/crypto.ts';
-import { createPostgresDatabase } from '../helpers/db.ts';
-import { deletePrefix } from '../helpers/redis.ts';
+import { startReplicaBackends, type ReplicaBackends } from '../helpers/replicas.ts';
 import { CHILD_JWT_SECRET, CHILD_TOKEN_KEY, freePort, request, runCli, sleep, spawnCli, startServer, type CliProcess, type ServerProcess } from '../helpers/server.ts';
-import { REDIS_TEST_URL, servicesAvailable } from '../helpers/services.ts';
+import { servicesAvailable } from '../helpers/services.ts';
 
 const ok = await servicesAvailable('replicas sharing secrets', 'postgres', 'redis');
 
@@ -24,41 +21,27 @@ const MISSING_BOTH =
   'Invalid configuration: JWT_SECRET and TOKEN_ENCRYPTION_KEY are required with DATABASE_URL (every API replica and worker must share them; make each with `openssl rand -base64 32`)';
 
 describe.skipIf(!ok)('replicas on one Postgres and Redis', () => {
-  let dbUrl: string;
-  let dropDb: () => Promise<void>;
-  let database: Database;
-  let redis: Redis;
-  const prefix = `nest-egg-test-secrets-${randomUUID().slice(0, 8)}`;
+  let backends: ReplicaBackends;
   const servers: ServerProcess[] = [];
   let worker: CliProcess | undefined;
 
   const serverMode = () => ({
+    ...backends.env(),
     ENVIRONMENT: 'development',
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
-    DATABASE_URL: dbUrl,
-    REDIS_URL: REDIS_TEST_URL,
-    JOB_QUEUE_PREFIX: prefix,
-    RATE_LIMIT_KEY_PREFIX: `${prefix}:rl:`,
     BANK_SYNC_PROVIDER: 'demo',
-    MIGRATE_ON_START: 'false',
   });
 
   beforeAll(async () => {
-    ({ url: dbUrl, drop: dropDb } = await createPostgresDatabase());
-    database = await openDatabase({ url: dbUrl, dataDir: 'memory://', poolSize: 2 });
-    await database.migrate();
-    redis = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 1 });
+    backends = await startReplicaBackends('secrets');
   });
 
   afterAll(async () => {
     await worker?.stop(10_000).catch(() => undefined);
     for (const s of servers) await s.stop().catch(() => undefined);
-    await deletePrefix(redis, `${prefix}:`);
-    redis.disconnect();
-    await database?.close();
-    await dropDb?.();
+    await backends?.close();
   }, 60_000);
 
   it('without the secrets none starts: three API replicas and a worker each exit 2 with one clear line', async () => {
@@ -116,9 +99,9 @@ describe.skipIf(!ok)('replicas on one Postgres and Redis', () => {
     expect(accounts.items.length).toBeGreaterThan(0);
 
     // A token sealed with another key: the worker's job fails at once (no retry), says why, and the item shows it.
-    const [item] = await database.db.select().from(plaidItems);
+    const [item] = await backends.database.db.select().from(plaidItems);
     const foreign = new TokenCipher(randomBytes(32)).encrypt('access-demo-foreign', item!.itemId);
-    await database.db.update(plaidItems).set({ accessTokenEncrypted: foreign }).where(eq(plaidItems.id, item!.id));
+    await backends.database.db.update(plaidItems).set({ accessTokenEncrypted: foreign }).where(eq(plaidItems.id, item!.id));
     const sync = await request(`${a.url}/api/v1/plaid/sync/${item!.id}`, { method: 'POST', headers: auth });
     expect(sync.status, sync.body).toBe(202);
     let failed: { status: string; last_error: string | null } | undefined;
