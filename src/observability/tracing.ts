@@ -54,6 +54,9 @@ class PresetIds implements IdGenerator {
   generateSpanId = () => this.spanId;
 }
 
+/** How long closing waits for the last export (shutdown has its own budget, SHUTDOWN_TIMEOUT_MS). */
+const CLOSE_WAIT_MS = 2_000;
+
 const KIND = { server: SpanKind.SERVER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL, consumer: SpanKind.CONSUMER } as const;
 
 /** Counts what the batch processor drops or sends: its queue is the spans handed to onEnd and not yet to the exporter. */
@@ -148,15 +151,18 @@ export class SpanExport implements ChildSpanFactory {
     return (error?: unknown) => endSpan(span, error);
   }
 
-  /** Sends what is waiting (bounded by the exporter's timeout) and stops. */
+  /**
+   * Sends what is waiting and stops, waiting at most `CLOSE_WAIT_MS`: a collector that is down must
+   * not hold a graceful shutdown (what is still in flight then is lost, as a dead collector's is).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      await this.provider.shutdown();
-    } catch {
-      // a collector that is down: the spans still waiting are counted as dropped by the exporter
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref()));
+    // A collector that is down rejects the flush: its spans are counted as dropped by the exporter.
+    await Promise.race([this.provider.shutdown().catch(() => undefined), waited]);
+    clearTimeout(timer);
   }
 }
 

@@ -221,7 +221,11 @@ describe('a collector that is down', () => {
     expect(dropped).toBeGreaterThan(0);
     const metrics = (await request(`${api.url}/metrics`)).body;
     expect(metrics).toMatch(/^otlp_spans_exported_total 0$/m);
-    // The service kept answering throughout.
+    // The service kept answering throughout, and a graceful stop is not held by the dead collector.
     expect((await request(`${api.url}/health`)).status).toBe(200);
+    for (let i = 0; i < 5; i++) await request(`${api.url}/api/v1/still-traced-${i}`);
+    const stopping = Date.now();
+    expect(await api.stop()).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(8_000);
   }, 120_000);
 });
