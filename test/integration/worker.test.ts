@@ -221,6 +221,7 @@ describe.skipIf(!ok)('background worker on Redis and Postgres', () => {
     for (const { id, itemId } of items) {
       const rows = await rowsOf(id);
       const live = fake.liveTransactions(itemId);
+      expect(live.length).toBeGreaterThan(0);
       expect(rows).toHaveLength(live.length);
       const expected = new Map(live.map((t) => [t.transaction_id, (-t.amount).toFixed(2)]));
       for (const r of rows) expect(r.amount).toBe(expected.get(r.externalId!));

@@ -12,11 +12,15 @@
  * `--changed [<base>]` (what CI runs): only the core modules with a file changed since <base> (by
  * default the merge base with `main`, or the previous commit when HEAD is on main), counting a
  * change to a unit test that names the file too. A clean clone carries no incremental report, so
- * "changed" is taken from git history, not from a previous run. Nothing changed: nothing to run.
+ * "changed" is taken from git history, not from a previous run. Nothing changed: nothing to run
+ * (exit 0). No base to compare with (a shallow clone, the first commit): every core module.
+ *
+ * `--time-limit <minutes>` (CI): stops Stryker after that long, and fails.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { basename, join } from 'node:path';
 import { CORE_MODULES, MUTATION_THRESHOLD, moduleOf, mutatePatterns } from './modules.mjs';
 
@@ -49,7 +53,9 @@ function changedModules(base) {
   const head = git('rev-parse', 'HEAD');
   const main = ref('main') ?? ref('origin/main');
   // No main to compare with, or HEAD is main: the last commit's changes.
-  const from = base ?? (main === undefined || main === head ? (ref('HEAD~1') ?? head) : git('merge-base', 'HEAD', main));
+  const from = base ?? (main === undefined || main === head ? ref('HEAD~1') : git('merge-base', 'HEAD', main));
+  // A shallow clone or the first commit: nothing to compare with, so everything counts as changed.
+  if (from === undefined) return { from: 'no base (shallow clone or first commit)', modules: [...CORE_MODULES] };
   const files = git('diff', '--name-only', from, '--').split('\n').filter(Boolean);
   // Uncommitted work counts too (a developer's run before committing).
   files.push(...git('status', '--porcelain', '--untracked-files=all').split('\n').filter(Boolean).map((l) => l.slice(3)));
@@ -88,20 +94,41 @@ function moduleScores() {
 const args = process.argv.slice(2);
 const strykerArgs = [];
 let modules = CORE_MODULES;
+let timeLimitMin = 0;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--changed') {
     const base = args[i + 1] && !args[i + 1].startsWith('-') ? args[++i] : undefined;
     const changed = changedModules(base);
-    console.log(`test:mutation: core modules changed since ${changed.from.slice(0, 12)}: ${changed.modules.join(', ') || 'none'}`);
-    if (changed.modules.length === 0) process.exit(0);
+    console.log(`test:mutation: core modules changed since ${/^[0-9a-f]{40}$/.test(changed.from) ? changed.from.slice(0, 12) : changed.from}: ${changed.modules.join(', ') || 'none'}`);
+    if (changed.modules.length === 0) {
+      console.log('test:mutation: no core module changed, nothing to mutate');
+      process.exit(0);
+    }
     modules = changed.modules;
     strykerArgs.push('--mutate', mutatePatterns(modules).join(','));
-  } else strykerArgs.push(args[i]);
+  } else if (args[i] === '--time-limit') timeLimitMin = Number(args[++i]);
+  else strykerArgs.push(args[i]);
 }
 
 const node = strykerNode();
 rmSync(REPORT, { force: true });
-const run = spawnSync(node, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', ...strykerArgs], { cwd: root, stdio: 'inherit' });
+// Its own process group, so that a time limit stops Stryker's test runners with it.
+const child = spawn(node, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', ...strykerArgs], { cwd: root, stdio: 'inherit', detached: true });
+let timedOut = false;
+const timer =
+  timeLimitMin > 0 &&
+  setTimeout(() => {
+    timedOut = true;
+    console.error(`test:mutation: stopped after the time limit of ${timeLimitMin} min`);
+    process.kill(-child.pid, 'SIGTERM');
+    setTimeout(() => process.kill(-child.pid, 'SIGKILL'), 10_000).unref();
+  }, timeLimitMin * 60_000);
+const run = await new Promise((resolve) => child.on('exit', (status, signal) => resolve({ status, signal })));
+if (timer) clearTimeout(timer);
+if (timedOut) {
+  console.error('test:mutation: over the time limit; run `npm run test:mutation` on the changed modules locally, or raise the limit');
+  process.exit(1);
+}
 if (!existsSync(REPORT)) {
   console.error(`test:mutation: Stryker wrote no report (exit ${run.status ?? run.signal})`);
   process.exit(run.status || 1);

@@ -1,7 +1,9 @@
+import { createHmac } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { StoreBreaker } from '../../src/ratelimit/breaker.ts';
 import {
-  AccountThrottle, FallbackAccountStore, MemoryAccountStore, lockDurationMs,
+  AccountThrottle, FallbackAccountStore, MemoryAccountStore, createAccountThrottle, lockDurationMs,
   type LoginThrottleOptions, type RedisAccountStore,
 } from '../../src/ratelimit/account-throttle.ts';
 
@@ -77,6 +79,80 @@ describe('AccountThrottle (memory store)', () => {
     const { throttle, store } = setup({ ...OPTS, enabled: false });
     for (let i = 0; i < 20; i++) expect((await throttle.begin('jane@example.com')).admitted).toBe(true);
     expect(store.size).toBe(0);
+  });
+});
+
+describe('MemoryAccountStore, the edges', () => {
+  it('the key is an HMAC of the email under a key derived from the secret (stable across replicas and restarts)', () => {
+    const secret = 'a shared secret of the replicas, 32+ chars';
+    const derived = createHmac('sha256', secret).update('nest-egg login throttle account key v1').digest();
+    const { throttle } = setup();
+    expect(throttle.accountKey('josé@example.com')).toBe(createHmac('sha256', derived).update('josé@example.com', 'utf8').digest('hex').slice(0, 32));
+  });
+
+  it('an attempt carries the key and a shorter account id, its first 16 characters', async () => {
+    const { throttle } = setup();
+    const a = await throttle.begin('jane@example.com');
+    expect(a.key).toBe(throttle.accountKey('jane@example.com'));
+    expect(a.account).toBe(a.key.slice(0, 16));
+    expect(a.account).toHaveLength(16);
+  });
+
+  it('a streak is remembered memoryMs after its lock ends, not after it starts', async () => {
+    const { clock, throttle } = setup();
+    for (let i = 0; i < 5; i++) await throttle.begin('jane@example.com'); // locked 30 s
+    clock.t += 30_000 + OPTS.memoryMs - 1;
+    expect(await throttle.begin('jane@example.com')).toMatchObject({ admitted: true, failures: 6 });
+  });
+
+  it('when full, forgets the least recently failed streak; a streak that failed again is the newest', async () => {
+    const clock = { t: 0 };
+    const store = new MemoryAccountStore(() => clock.t, 2);
+    await store.begin('a', OPTS);
+    await store.begin('b', OPTS);
+    await store.begin('a', OPTS); // a failed again: b is now the least recent
+    expect(store.size).toBe(2);
+    await store.begin('c', OPTS);
+    expect(store.size).toBe(2);
+    expect(await store.begin('a', OPTS)).toMatchObject({ failures: 3 });
+    expect(await store.begin('b', OPTS)).toMatchObject({ failures: 1 });
+  });
+
+  it('an expired streak that comes back is the newest too', async () => {
+    const clock = { t: 0 };
+    const store = new MemoryAccountStore(() => clock.t, 2);
+    await store.begin('a', OPTS);
+    clock.t += OPTS.memoryMs - 1;
+    await store.begin('b', OPTS);
+    clock.t += 1; // a's streak has expired
+    expect(await store.begin('a', OPTS)).toMatchObject({ failures: 1 });
+    clock.t += 1;
+    await store.begin('c', OPTS); // full: b is the oldest of the live ones
+    expect(await store.begin('a', OPTS)).toMatchObject({ failures: 2 });
+  });
+
+  it('when full, first drops the expired streaks (at most one sweep a second)', async () => {
+    const clock = { t: 5_000 };
+    const store = new MemoryAccountStore(() => clock.t, 3);
+    await store.begin('old1', OPTS);
+    await store.begin('old2', OPTS);
+    clock.t += OPTS.memoryMs;
+    await store.begin('live', OPTS);
+    await store.begin('new', OPTS); // full: the sweep drops old1 and old2
+    expect(store.size).toBe(2);
+    expect(await store.begin('live', OPTS)).toMatchObject({ failures: 2 });
+  });
+});
+
+describe('createAccountThrottle', () => {
+  it('uses Redis (through the breaker) only when it has both, memory otherwise', () => {
+    const redis = new Redis({ lazyConnect: true });
+    const deps = { keyPrefix: 'p:', secret: 'a shared secret of the replicas, 32+ chars' };
+    expect(createAccountThrottle(OPTS, { ...deps, redis, breaker: new StoreBreaker() }).store).toBeInstanceOf(FallbackAccountStore);
+    expect(createAccountThrottle(OPTS, { ...deps, redis }).store).toBeInstanceOf(MemoryAccountStore);
+    expect(createAccountThrottle(OPTS, { ...deps, breaker: new StoreBreaker() }).store).toBeInstanceOf(MemoryAccountStore);
+    expect(createAccountThrottle(OPTS, deps).options).toBe(OPTS);
+    redis.disconnect();
   });
 });
 

@@ -22,7 +22,11 @@ describe('TokenCipher', () => {
   });
 
   it('uses a fresh nonce each time', () => {
-    expect(cipher.encrypt(TOKEN, 'item-1')).not.toBe(cipher.encrypt(TOKEN, 'item-1'));
+    const [a, b] = [cipher.encrypt(TOKEN, 'item-1'), cipher.encrypt(TOKEN, 'item-1')];
+    expect(a).not.toBe(b);
+    // Two nonces (the third part), and both sealings open: not just two different strings.
+    expect(a.split('.')[2]).not.toBe(b.split('.')[2]);
+    expect([cipher.decrypt(a, 'item-1'), cipher.decrypt(b, 'item-1')]).toEqual([TOKEN, TOKEN]);
   });
 
   it('refuses a token moved to another item, a tampered one, and another key', () => {

@@ -160,9 +160,15 @@ describe('Prometheus alert rules', () => {
   });
 
   it('rules read only metrics the service exports (or recorded series)', () => {
+    let checked = 0;
     for (const r of ruleList) {
-      for (const name of metricNames(String(r.expr))) expect(KNOWN.has(name), `${r.alert ?? r.record}: ${name}`).toBe(true);
+      const names = metricNames(String(r.expr));
+      for (const name of names) expect(KNOWN.has(name), `${r.alert ?? r.record}: ${name}`).toBe(true);
+      checked += names.length;
     }
+    // The names were really read (a selector-less expression such as a recorded ratio has none).
+    expect(ruleList.length).toBeGreaterThanOrEqual(16);
+    expect(checked).toBeGreaterThanOrEqual(ruleList.filter((r) => r.record).length);
   });
 
   it('alerts.test.yml fires every alert at least once and keeps it quiet at least once', () => {
@@ -274,6 +280,7 @@ describe('Grafana dashboard', () => {
 
   it('every panel queries Prometheus through $datasource with only known metrics and variables', () => {
     expect(dataPanels.length).toBeGreaterThanOrEqual(30);
+    let names = 0;
     for (const p of dataPanels) {
       expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
@@ -283,8 +290,11 @@ describe('Grafana dashboard', () => {
         expect(t.expr, p.title).toMatch(/\S/);
         for (const v of t.expr.matchAll(/\$\{?(\w+)/g)) expect(['job', 'instance'], `${p.title}: $${v[1]}`).toContain(v[1]);
         for (const name of metricNames(t.expr)) expect(KNOWN.has(name), `${p.title}: ${name}`).toBe(true);
+        names += metricNames(t.expr).length;
       }
     }
+    // The metric-name check saw the panels' series (at least one per data panel).
+    expect(names).toBeGreaterThanOrEqual(dataPanels.length);
   });
 
   it('covers every metric of the catalog, the process metrics and the SLO recordings', () => {
@@ -589,10 +599,12 @@ describe('Kubernetes manifests', () => {
     expect(labelsMatch(pdb.spec.selector.matchLabels, byName('Deployment', 'nestegg-api').spec.template.metadata.labels)).toBe(true);
     expect(pdb.spec.minAvailable).toBeLessThan(hpa.spec.minReplicas);
 
+    expect(ofKind('ServiceMonitor').length).toBeGreaterThan(0);
     for (const sm of ofKind('ServiceMonitor')) {
       const services = ofKind('Service').filter((s) => labelsMatch(sm.spec.selector.matchLabels, s.metadata.labels));
       expect(services.map((s) => s.metadata.name), sm.metadata.name).toEqual([sm.metadata.name]);
       const portNames = services[0].spec.ports.map((p: Any) => p.name);
+      expect(sm.spec.endpoints.length, sm.metadata.name).toBeGreaterThan(0);
       for (const e of sm.spec.endpoints) {
         expect(portNames).toContain(e.port);
         expect(e.path).toBe('/metrics');

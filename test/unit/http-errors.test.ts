@@ -39,6 +39,7 @@ beforeEach(async () => {
   app.decorateRequest('userId', null);
   app.addHook('onRequest', async (request) => {
     if (request.headers['x-user']) (request as { userId: unknown }).userId = request.headers['x-user'];
+    if (request.url.startsWith('/hook-fails')) throw new Error('failed before any route');
   });
   app.get('/app-error', fail(new AppError(404, 'Budget not found')));
   app.get('/app-error-fields', fail(unprocessable('Bad dates', [{ field: 'body.end', message: 'before start' }])));
@@ -73,6 +74,17 @@ beforeEach(async () => {
     },
     async () => ({ ok: true }),
   );
+  // A validation error as Fastify's own (JSON-schema) validation reports it: the issues as given in the x-issues header.
+  const validationError = (request: { headers: Record<string, unknown> }) => {
+    const spec = JSON.parse(String(request.headers['x-issues'])) as { context?: string; issues?: { instancePath: string; message?: string }[] };
+    return Object.assign(new Error('validation'), { code: 'FST_ERR_VALIDATION', validation: spec.issues, validationContext: spec.context });
+  };
+  app.post('/fastify-validation', async (request) => {
+    throw validationError(request);
+  });
+  app.get('/fastify-validation', async (request) => {
+    throw validationError(request);
+  });
   app.get('/headers', { schema: { headers: z.object({ 'x-thing': z.enum(['a', 'b']) }) } }, async () => ({ ok: true }));
   app.get('/params/:id', { schema: { params: z.object({ id: z.uuid() }) } }, async () => ({ ok: true }));
   await app.ready();
@@ -220,6 +232,61 @@ describe('validation', () => {
     const wrong = (await get('/headers', { 'x-thing': 'c' })).json() as { errors: { field: string; message: string }[] };
     expect(wrong.errors.map((e) => e.field)).toEqual(['headers.x-thing']);
     expect(wrong.errors[0]!.message).not.toBe('Required');
+  });
+});
+
+describe("Fastify's own validation errors (FST_ERR_VALIDATION)", () => {
+  const invalid = async (issues: unknown, body?: unknown, context: string | undefined = 'body') => {
+    const res = await app.inject({
+      method: body === undefined ? 'GET' : 'POST',
+      url: '/fastify-validation',
+      headers: { 'x-issues': JSON.stringify({ context, issues }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    });
+    expect(res.statusCode).toBe(422);
+    expect((res.json() as { detail: string }).detail).toBe('The request did not pass validation');
+    return (res.json() as { errors: { field: string; message: string }[] }).errors;
+  };
+
+  it('names the field, and says Required only where the input has no such key', async () => {
+    expect(await invalid([{ instancePath: '/a/b', message: 'must be string' }], { a: {} })).toEqual([{ field: 'body.a.b', message: 'Required' }]);
+    expect(await invalid([{ instancePath: '/a/b', message: 'must be string' }], { a: { b: 1 } })).toEqual([{ field: 'body.a.b', message: 'must be string' }]);
+    expect(await invalid([{ instancePath: '/a/1', message: 'must be string' }], { a: ['x'] })).toEqual([{ field: 'body.a.1', message: 'Required' }]);
+    expect(await invalid([{ instancePath: '/a/0', message: 'must be string' }], { a: [5] })).toEqual([{ field: 'body.a.0', message: 'must be string' }]);
+    expect(await invalid([{ instancePath: '/a/b/c', message: 'must be string' }], {})).toEqual([{ field: 'body.a.b.c', message: 'Required' }]);
+  });
+
+  it('a parent of the wrong type (null, a string, a number) is not a missing field', async () => {
+    for (const a of [null, 'x', 7]) {
+      expect(await invalid([{ instancePath: '/a/b', message: 'must be object' }], { a })).toEqual([{ field: 'body.a.b', message: 'must be object' }]);
+    }
+  });
+
+  it('no body at all: every field of it, and the body itself, is Required', async () => {
+    expect(await invalid([{ instancePath: '/x', message: 'must be string' }])).toEqual([{ field: 'body.x', message: 'Required' }]);
+    expect(await invalid([{ instancePath: '', message: 'must be object' }])).toEqual([{ field: 'body', message: 'Required' }]);
+    expect(await invalid([{ instancePath: '', message: 'must be object' }], { a: 1 })).toEqual([{ field: 'body', message: 'must be object' }]);
+  });
+
+  it('one error per field (the first), a default message, the body as default context', async () => {
+    expect(await invalid([{ instancePath: '/x', message: 'first' }, { instancePath: '/x', message: 'second' }, { instancePath: '/y' }], { x: 1, y: 2 })).toEqual([
+      { field: 'body.x', message: 'first' },
+      { field: 'body.y', message: 'is invalid' },
+    ]);
+    expect(await invalid([{ instancePath: '/x', message: 'm' }], { x: 1 }, undefined)).toEqual([{ field: 'body.x', message: 'm' }]);
+    expect(await invalid(undefined, { x: 1 })).toEqual([]);
+  });
+
+  it('a context the request has no part for is named as it comes, and never Required', async () => {
+    expect(await invalid([{ instancePath: '/x', message: 'm' }], { a: 1 }, 'cookies')).toEqual([{ field: 'cookies.x', message: 'm' }]);
+    expect(await invalid([{ instancePath: '/x', message: 'm' }], { a: 1 }, 'querystring')).toEqual([{ field: 'query.x', message: 'Required' }]);
+  });
+});
+
+describe('errors before any route', () => {
+  it('are reported under the endpoint unmatched', async () => {
+    expectProblem(await get('/hook-fails/here'), 500, 'An unexpected error occurred; quote the request id when reporting it');
+    expect(captured.calls.map(({ ctx }) => ctx.endpoint)).toEqual(['unmatched']);
   });
 });
 

@@ -119,4 +119,80 @@ describe('client identity', () => {
     expect(addressKey(undefined)).toBe('unknown');
     expect(addressKey('x'.repeat(500)).length).toBeLessThanOrEqual(80);
   });
+
+  it('takes a mapped IPv4 only when it is the whole address, with any number of digits per part', () => {
+    expect(addressKey('::ffff:10.20.30.40')).toBe('10.20.30.40');
+    expect(addressKey('::FFFF:203.0.113.254')).toBe('203.0.113.254');
+    // Not addresses: kept (printable), not turned into the IPv4 inside them.
+    expect(addressKey('x::ffff:1.2.3.4')).toBe('x::ffff:1.2.3.4');
+    expect(addressKey('::ffff:1.2.3.4x')).toBe('::ffff:1.2.3.4x');
+    expect(addressKey('203.0.113.9')).toBe('203.0.113.9');
+  });
+
+  it('groups IPv6 by its first four groups, wherever the :: is and with leading zeros dropped', () => {
+    expect(addressKey('2001::3:4:5:6:7:8')).toBe('2001:0:3:4::/64');
+    expect(addressKey('2001:db8:1::5:6:7:8')).toBe('2001:db8:1:0::/64');
+    expect(addressKey('2001:00db:0001:0000::1')).toBe('2001:db:1:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('2001:DB8:A:B:1:2:3:4')).toBe('2001:db8:a:b::/64');
+  });
+
+  it('keeps a non-address (only a trusted proxy can send one) printable: other characters become ?', () => {
+    expect(addressKey('bad host\n\u00e9x')).toBe('bad?host??x');
+    expect(addressKey('proxy-said:this')).toBe('proxy-said:this');
+  });
+});
+
+describe('PolicyResolver', () => {
+  it("holds the guide's table: each policy's endpoint, methods, callers, key, quota and algorithm", () => {
+    const r = new PolicyResolver(resolvePolicies());
+    const view = (method: string, route: string | undefined, authenticated: boolean) => {
+      const p = r.match(method, route, authenticated)!;
+      return [p.name, p.endpoint, p.methods ?? null, p.callers, p.key, p.limit, p.windowSeconds, p.algorithm];
+    };
+    expect(view('POST', '/api/v1/auth/login', false)).toEqual(['auth-login', '/api/v1/auth/login', ['POST'], 'any', 'ip', 10, 60, 'sliding']);
+    expect(view('POST', '/api/v1/auth/register', true)).toEqual(['auth-register', '/api/v1/auth/register', ['POST'], 'any', 'ip', 10, 3600, 'sliding']);
+    expect(view('POST', '/api/v1/auth/refresh', false)).toEqual(['auth-refresh', '/api/v1/auth/refresh', ['POST'], 'any', 'ip', 30, 60, 'sliding']);
+    expect(view('POST', '/api/v1/plaid/webhook', true)).toEqual(['plaid-webhook', '/api/v1/plaid/webhook', ['POST'], 'any', 'ip', 600, 60, 'fixed']);
+    expect(view('GET', '/api/v1/plaid/items', false)).toEqual(['bank-linking', '/api/v1/plaid', null, 'any', 'client', 20, 60, 'fixed']);
+    expect(view('POST', '/api/v1/budgets/check-alerts', false)).toEqual(['budget-check-alerts', '/api/v1/budgets/check-alerts', ['POST'], 'any', 'client', 10, 60, 'fixed']);
+    expect(view('DELETE', '/api/v1/transactions/:id', false)).toEqual(['transactions', '/api/v1/transactions', null, 'any', 'client', 100, 60, 'fixed']);
+    expect(view('GET', '/api/v1/budgets', true)).toEqual(['default', '/api/v1', null, 'user', 'client', 300, 60, 'fixed']);
+    expect(view('GET', '/api/v1/budgets', false)).toEqual(['anonymous', '/api/v1', null, 'anonymous', 'client', 60, 60, 'fixed']);
+    // The plaid prefix itself is bank linking; the webhook only by POST.
+    expect(view('GET', '/api/v1/plaid', true)[0]).toBe('bank-linking');
+    expect(view('GET', '/api/v1/plaid/webhook', true)[0]).toBe('bank-linking');
+  });
+
+  it('a policy with several routes matches any of them', () => {
+    const base = POLICIES.find((p) => p.name === 'transactions')!;
+    const r = new PolicyResolver([{ ...base, routes: ['/a', '/b/*'] }]);
+    expect(r.match('GET', '/a', true)?.name).toBe('transactions');
+    expect(r.match('GET', '/b/c', true)?.name).toBe('transactions');
+    expect(r.match('GET', '/c', true)).toBeNull();
+  });
+
+  it('looks the table up once per method, route template and caller kind, then answers from its cache', () => {
+    let lookups = 0;
+    const table = resolvePolicies();
+    const counted = new Proxy(table, {
+      get(target, prop, receiver) {
+        if (prop === 'find') lookups++;
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const r = new PolicyResolver(counted);
+    for (let i = 0; i < 3; i++) {
+      expect(r.match('GET', '/api/v1/accounts', true)?.name).toBe('default');
+      expect(r.match('GET', '/api/v1/accounts', false)?.name).toBe('anonymous');
+      expect(r.match('POST', '/api/v1/accounts', true)?.name).toBe('default');
+      expect(r.match('GET', '/api/v1/nothing-matches-but-defaults', true)?.name).toBe('default');
+    }
+    expect(lookups).toBe(4);
+    // A template no policy matches is cached too (as no policy).
+    const none = new PolicyResolver(new Proxy(table.filter((p) => p.callers === 'any'), { get: (t, p, rc) => (p === 'find' && lookups++, Reflect.get(t, p, rc) as unknown) }));
+    lookups = 0;
+    for (let i = 0; i < 3; i++) expect(none.match('GET', '/api/v1/budgets', true)).toBeNull();
+    expect(lookups).toBe(1);
+  });
 });
