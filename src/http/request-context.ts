@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { prescrubbed } from '../observability/logging.ts';
 import { scrubText } from '../observability/redact.ts';
 
@@ -13,6 +13,11 @@ const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function genRequestId(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
   return typeof incoming === 'string' && VALID_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/** The request id as it may be written out: a client-sent id (a sane token, but a token could be anything) scrubbed as text; ours is a UUID. */
+export function loggableRequestId(request: FastifyRequest): string {
+  return request.id === request.headers['x-request-id'] ? scrubText(request.id) : request.id;
 }
 
 export function registerRequestContext(app: FastifyInstance): void {
@@ -29,8 +34,7 @@ export function registerRequestContext(app: FastifyInstance): void {
     // At LOG_LEVEL=warn or above the line is not written: skip building it.
     if (status < 500 && !(log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return done();
     const fields = {
-      // An id the client sent (a sane token, but a token could be anything) is scrubbed as text; ours is a UUID.
-      request_id: request.id === request.headers['x-request-id'] ? scrubText(request.id) : request.id,
+      request_id: loggableRequestId(request),
       trace_id: request.trace?.traceId,
       span_id: request.trace?.spanId,
       method: request.method,

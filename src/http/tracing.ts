@@ -9,8 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { requestTrace, runInTrace, type TraceContext } from '../observability/trace-context.ts';
 import type { Tracing } from '../observability/tracing.ts';
-import { scrubText } from '../observability/redact.ts';
 import { endpointLabel, normalizeMethod } from './metrics.ts';
+import { loggableRequestId } from './request-context.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,8 +32,7 @@ export function registerRequestTracing(app: FastifyInstance, tracing: Tracing): 
         'http.request.method': method,
         'http.route': endpointLabel(route),
         'url.scheme': request.protocol,
-        // A client's id is a sane token but could be anything: scrubbed as text; ours is a UUID.
-        'nest_egg.request_id': request.id === request.headers['x-request-id'] ? scrubText(request.id) : request.id,
+        'nest_egg.request_id': loggableRequestId(request),
       });
       reply.raw.once('close', () => {
         const status = reply.statusCode;

@@ -26,7 +26,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { createServer, type ClientRequest, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Breadcrumb, RequestEventData, Scope, Span } from '@sentry/node';
-import { requestTrace, type SamplingPolicy, type TraceContext } from './trace-context.ts';
+import { header, requestTrace, type SamplingPolicy, type TraceContext } from './trace-context.ts';
 
 type Sdk = typeof import('@sentry/node');
 
@@ -76,11 +76,6 @@ export function keepRequestBreadcrumb(breadcrumb: Breadcrumb): boolean {
 export function keepRequestBody(raw: IncomingMessage, text: string): void {
   const state = (raw as Tagged)[STATE];
   if (state !== undefined && text.length <= MAX_BODY_CHARS) state.body = text;
-}
-
-function header(raw: IncomingMessage, name: string): string | undefined {
-  const value = raw.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A request target split at its `?`: the path, and the query string when there is one. */

@@ -132,7 +132,8 @@ function plausibleTracestate(value: string | undefined): string | undefined {
 /** The `sentry-trace` header of a Sentry SDK caller: trace id, span id, optional sampled flag. */
 const SENTRY_TRACE = /^\s*([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?\s*$/i;
 
-function header(raw: IncomingMessage, name: string): string | undefined {
+/** A request header's (first) value. */
+export function header(raw: IncomingMessage, name: string): string | undefined {
   const value = raw.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -90,27 +90,20 @@ export class SpanExport implements ChildSpanFactory {
   private readonly ids = new PresetIds();
   private readonly tracer: Tracer;
   private readonly provider: TracerProvider;
-  private readonly exporter: CountingExporter;
-  private readonly maxQueueSize: number;
   private closed = false;
 
-  constructor(
-    opts: OtlpOptions,
-    private readonly counters: ExportCounters,
-  ) {
+  constructor(opts: OtlpOptions, counters: ExportCounters) {
     const config = { url: opts.url, headers: opts.headers, timeoutMillis: opts.timeoutMs };
     const otlp = opts.protocol === 'http/json' ? new JsonTraceExporter(config) : new ProtobufTraceExporter(config);
-    this.exporter = new CountingExporter(otlp, counters);
-    this.maxQueueSize = opts.maxQueueSize;
+    const exporter = new CountingExporter(otlp, counters);
     const processor = new BatchSpanProcessor({
-      exporter: this.exporter,
+      exporter,
       maxQueueSize: opts.maxQueueSize,
       maxExportBatchSize: Math.min(512, opts.maxQueueSize),
       scheduledDelayMillis: opts.scheduledDelayMs,
       exportTimeoutMillis: opts.timeoutMs,
     });
-    const exporter = this.exporter;
-    const maxQueueSize = this.maxQueueSize;
+    const maxQueueSize = opts.maxQueueSize;
     // The queue's bound, counted: a span the batch processor would drop silently is counted here instead.
     const counting = {
       onStart: () => {},
