@@ -1,7 +1,7 @@
 // Live line charts (uPlot) that follow their container's width.
 import uPlot from 'uplot';
 import { h, uid } from './dom.ts';
-import { num } from './format.ts';
+import { clock, num } from './format.ts';
 
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
 const HEIGHT = 220;
@@ -110,7 +110,12 @@ export class LiveChart {
         y: { range: (_u, _min, max) => [0, Math.max(minMax, (max ?? 0) * 1.1)] },
       },
       axes: [
-        { stroke: '#4b5563', grid: { stroke: '#e5e7eb', width: 1 }, ticks: { stroke: '#e5e7eb', width: 1 } },
+        {
+          stroke: '#4b5563',
+          grid: { stroke: '#e5e7eb', width: 1 },
+          ticks: { stroke: '#e5e7eb', width: 1 },
+          values: (_u: uPlot, splits: number[]) => splits.map((s) => clock(new Date(s * 1000)).slice(0, 5)),
+        },
         { stroke: '#4b5563', grid: { stroke: '#e5e7eb', width: 1 }, ticks: { stroke: '#e5e7eb', width: 1 }, size: 56, values: tick, label: unit, labelSize: 18 },
       ],
       series: [
