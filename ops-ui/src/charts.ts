@@ -82,7 +82,7 @@ export class LiveChart {
   }
 
   private describe(columns: Column[], series: SeriesSpec[]): string {
-    if (series.length === 0) return 'No series yet.';
+    if (series.length === 0) return 'No route has answered in the last hour.';
     const parts = series.map((s, i) => {
       const col = columns[i] ?? [];
       let latest: number | null = null;
