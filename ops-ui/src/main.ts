@@ -163,6 +163,8 @@ function onHashChange(): void {
 
 function mountPage(session: Session, def: PageDef, moveFocus: boolean): void {
   if (!mainEl) return;
+  // An empty or unknown route shows the overview: say so in the address bar (no new history entry).
+  if (location.hash !== `#/${def.path}`) history.replaceState(null, '', `#/${def.path}`);
   running?.page.destroy?.();
   const heading = h('h1', { tabindex: -1, class: 'page-title' }, def.label);
   const container = h('div', { class: `page page-${def.path}` });
