@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'dist/', 'src/db/migrations/', 'reports/', '.stryker-tmp/'] },
+  { ignores: ['node_modules/', 'data/', 'dist/', 'src/db/migrations/', 'reports/', '.stryker-tmp/', 'src/routes/ops/assets/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

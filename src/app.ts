@@ -14,6 +14,7 @@ import type { HealthRegistry } from './observability/health.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { requestChildLogger, type Logger } from './observability/logging.ts';
 import { endpointLabel, registerHttpMetrics } from './http/metrics.ts';
+import { RECENT_CAPACITY, RecentList, type ServerErrorRecord } from './observability/recent.ts';
 import { SecurityEvents } from './observability/security.ts';
 import { nameRequestTransaction, sentryEnabled } from './observability/sentry.ts';
 import { endRequestSession, sentryServerFactory } from './observability/sentry-requests.ts';
@@ -53,6 +54,8 @@ declare module 'fastify' {
     redis: Redis | undefined;
     /** Security events: security_events_total, the security_event log line, Sentry for high severity. */
     securityEvents: SecurityEvents;
+    /** This process's latest 5xx answers (the operator console's errors view). */
+    recentErrors: RecentList<ServerErrorRecord>;
   }
 }
 
@@ -94,6 +97,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('bankSync', parts.services.bankSync);
   app.decorate('redis', redis);
   app.decorate('securityEvents', new SecurityEvents(metrics));
+  app.decorate('recentErrors', new RecentList<ServerErrorRecord>(RECENT_CAPACITY));
   // First: every later hook, the handler and what they queue run in the request's trace.
   registerRequestTracing(app, parts.tracing);
   if (config.metrics.enabled) registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });
@@ -109,7 +113,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     });
   }
   registerRequestContext(app);
-  registerErrorHandlers(app);
+  registerErrorHandlers(app, app.recentErrors);
   registerJsonBody(app);
 
   // Constant security headers, Cache-Control and CORS, before the auth and rate-limit hooks.

@@ -96,6 +96,10 @@ const url = (protocols: string[]) =>
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
 
+/** A link template for the console: an http(s) URL with the placeholder in it (replaced by the id). */
+const linkTemplate = (placeholder: string) =>
+  url(['http:', 'https:']).refine((v) => v === undefined || v.includes(placeholder), { message: `must contain ${placeholder}` });
+
 /** `k1=v1,k2=v2` with percent-encoded values (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES; W3C Baggage's list form). */
 const keyValueList = z
   .string()
@@ -329,6 +333,13 @@ const schema = z.object({
   BODY_LIMIT_BYTES: int(1_048_576, 1_024, 104_857_600),
   CORS_ORIGINS: corsOrigins,
   CORS_ALLOW_CREDENTIALS: bool(false),
+  OPS_CONSOLE_ENABLED: bool(true),
+  OPS_SESSION_TTL_SECONDS: int(14_400, 60, 86_400),
+  OPS_SESSION_IDLE_SECONDS: int(900, 30, 86_400),
+  OPS_SESSION_KEY_PREFIX: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'must be 1 to 64 printable characters without spaces').default('nest-egg:ops:'),
+  OPS_SAMPLE_INTERVAL_SECONDS: int(10, 1, 300),
+  OPS_TRACE_URL: linkTemplate('{trace_id}'),
+  OPS_SENTRY_EVENT_URL: linkTemplate('{event_id}'),
 });
 
 export interface Config {
@@ -393,6 +404,20 @@ export interface Config {
   bodyLimitBytes: number;
   /** Browser cross-origin access: the exact allowed origins (none: no CORS headers at all). */
   cors: { origins: string[]; allowCredentials: boolean };
+  /** The operator console at /ops (src/routes/ops/). */
+  ops: {
+    enabled: boolean;
+    /** A console session ends this long after sign-in, or after this long without a request. */
+    sessionTtlSeconds: number;
+    sessionIdleSeconds: number;
+    /** Redis key prefix of the sessions in server mode (shared by every replica). */
+    sessionKeyPrefix: string;
+    /** How often the console's charts sample this process's metrics. */
+    sampleIntervalSeconds: number;
+    /** Links from a trace id / a Sentry event id (`{trace_id}` / `{event_id}` is replaced). */
+    traceUrl?: string;
+    sentryEventUrl?: string;
+  };
 }
 
 export interface TracingConfig {
@@ -538,6 +563,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     cors: { origins: e.CORS_ORIGINS, allowCredentials: e.CORS_ALLOW_CREDENTIALS },
+    ops: {
+      enabled: e.OPS_CONSOLE_ENABLED,
+      sessionTtlSeconds: e.OPS_SESSION_TTL_SECONDS,
+      sessionIdleSeconds: Math.min(e.OPS_SESSION_IDLE_SECONDS, e.OPS_SESSION_TTL_SECONDS),
+      sessionKeyPrefix: e.OPS_SESSION_KEY_PREFIX,
+      sampleIntervalSeconds: e.OPS_SAMPLE_INTERVAL_SECONDS,
+      traceUrl: e.OPS_TRACE_URL,
+      sentryEventUrl: e.OPS_SENTRY_EVENT_URL,
+    },
   };
 }
 

@@ -64,8 +64,20 @@ interface RequestOptions {
   csrf?: boolean;
 }
 
+/**
+ * True while the auto-refresh timer's refresh runs: its reads say so (`X-Console-Refresh: auto`),
+ * and the server does not count them as activity, so an unattended console still reaches its
+ * idle timeout.
+ */
+let autoRefreshing = false;
+
+export function setAutoRefreshing(on: boolean): void {
+  autoRefreshing = on;
+}
+
 async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
+  if (autoRefreshing && method === 'GET') headers['X-Console-Refresh'] = 'auto';
   const init: RequestInit = { method, credentials: 'same-origin', headers, cache: 'no-store' };
   if (opts.body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -88,14 +100,10 @@ export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 /** POST with the CSRF header and a JSON body ({} when there is nothing to send). */
 export const post = <T>(path: string, body: unknown = {}): Promise<T> => request<T>('POST', path, { body, csrf: true });
 
-/** The current session, or null when signed out. */
+/** The current session, or null when signed out (the server answers `{"signed_in": false}`). */
 export async function getSession(): Promise<Session | null> {
-  try {
-    return await request<Session>('GET', '/ops/api/session', { anonymous: true });
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return null;
-    throw err;
-  }
+  const answer = await request<Session | { signed_in: false }>('GET', '/ops/api/session', { anonymous: true });
+  return answer.signed_in ? answer : null;
 }
 
 export const signIn = (email: string, password: string): Promise<Session> =>

@@ -1,7 +1,7 @@
 // Nest Egg operator console: sign-in, layout, hash routing and the 5 s auto-refresh.
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { getSession, messageOf, onUnauthorized, SessionEnded, setCsrfToken, signIn, signOut, ApiError } from './api.ts';
+import { getSession, messageOf, onUnauthorized, SessionEnded, setAutoRefreshing, setCsrfToken, signIn, signOut, ApiError } from './api.ts';
 import { h, uid } from './dom.ts';
 import { clock } from './format.ts';
 import type { Session } from './types.ts';
@@ -126,13 +126,14 @@ function fail(err: unknown): void {
   setPageError(`${messageOf(err)}. Retrying every ${REFRESH_SECONDS} s.`);
 }
 
-async function refresh(r: Running): Promise<void> {
+async function refresh(r: Running, auto = false): Promise<void> {
   if (r.busy) {
     r.again = true;
     return;
   }
   r.busy = true;
   try {
+    setAutoRefreshing(auto);
     await r.page.refresh();
     if (running === r) {
       setPageError(null);
@@ -141,6 +142,7 @@ async function refresh(r: Running): Promise<void> {
   } catch (err) {
     if (running === r) fail(err);
   } finally {
+    setAutoRefreshing(false);
     r.busy = false;
     if (r.again && running === r) {
       r.again = false;
@@ -150,7 +152,7 @@ async function refresh(r: Running): Promise<void> {
 }
 
 function tick(): void {
-  if (running && !paused && document.visibilityState === 'visible') void refresh(running);
+  if (running && !paused && document.visibilityState === 'visible') void refresh(running, true);
 }
 
 function onVisibility(): void {

@@ -7,6 +7,7 @@ export interface Replica {
 }
 
 export interface Session {
+  signed_in: true;
   user: { id: string; email: string };
   csrf_token: string;
   expires_at: string;

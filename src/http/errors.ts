@@ -3,7 +3,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type FieldError } from '../lib/errors.ts';
 import { problem, type Problem } from './problem.ts';
+import { serverErrorRecord, type RecentList, type ServerErrorRecord } from '../observability/recent.ts';
 import { captureServerError } from '../observability/sentry.ts';
+import { currentTrace } from '../observability/trace-context.ts';
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Problem): FastifyReply {
   return reply
@@ -81,7 +83,7 @@ function databaseUnavailable(error: unknown): boolean {
  * tags request_id and endpoint and the user's id only, and its log line carries the event id; a 4xx
  * never does.
  */
-function reportServerError(request: FastifyRequest, error: Error): void {
+function reportServerError(request: FastifyRequest, error: Error, status: number, recent?: RecentList<ServerErrorRecord>): void {
   const sentry_event_id = captureServerError(error, {
     request_id: request.id,
     method: request.method,
@@ -90,12 +92,24 @@ function reportServerError(request: FastifyRequest, error: Error): void {
     raw: request.raw,
   });
   request.log.error({ error, sentry_event_id }, 'unhandled_error');
+  recent?.push(
+    serverErrorRecord({
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status,
+      request_id: request.id,
+      trace_id: currentTrace()?.traceId ?? null,
+      sentry_event_id: sentry_event_id ?? null,
+      error,
+    }),
+  );
 }
 
-export function registerErrorHandlers(app: FastifyInstance): void {
+/** `recent`: where the console's list of this process's last 5xx answers is kept. */
+export function registerErrorHandlers(app: FastifyInstance, recent?: RecentList<ServerErrorRecord>): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
-      if (error.status >= 500) reportServerError(request, error);
+      if (error.status >= 500) reportServerError(request, error, error.status, recent);
       return sendProblem(request, reply, problem(error.status, error.message, error.errors ? { errors: error.errors } : {}));
     }
     if (hasZodFastifySchemaValidationErrors(error) || error.code === 'FST_ERR_VALIDATION') {
@@ -120,7 +134,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     }
     if (databaseUnavailable(error)) {
       // Still a 5xx, so still reported; the client is told to come back rather than that we broke.
-      reportServerError(request, error);
+      reportServerError(request, error, 503, recent);
       reply.header('retry-after', '5');
       return sendProblem(request, reply, problem(503, 'The database is unavailable; try again shortly'));
     }
@@ -128,7 +142,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       return sendProblem(request, reply, problem(status, error.message));
     }
-    reportServerError(request, error);
+    reportServerError(request, error, 500, recent);
     return sendProblem(request, reply, problem(500, 'An unexpected error occurred; quote the request id when reporting it'));
   });
 

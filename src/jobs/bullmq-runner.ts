@@ -10,7 +10,7 @@
  * - Schedules are BullMQ job schedulers: one record in Redis per schedule, upserted by every
  *   worker at start, so each period produces one job however many workers run.
  */
-import { Queue, UnrecoverableError, Worker, type Job, type JobSchedulerJson } from 'bullmq';
+import { Job, Queue, UnrecoverableError, Worker, type JobSchedulerJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logging.ts';
 import { runAttempt, withQueuerTrace, type InstrumentDeps } from './instrument.ts';
@@ -23,6 +23,7 @@ import {
   describeSchedule,
   type EnqueueOptions,
   type EnqueuedJob,
+  type FailedJobAction,
   type FailedJobInfo,
   type JobCounts,
   type JobRunner,
@@ -202,6 +203,26 @@ export class BullmqRunner implements JobRunner {
       failed_at: j.finishedOn ? new Date(j.finishedOn).toISOString() : null,
       data: j.data,
     }));
+  }
+
+  async retry(id: string): Promise<FailedJobAction> {
+    const job = await this.failedJob(id);
+    if (typeof job === 'string') return job;
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return 'done';
+  }
+
+  async discard(id: string): Promise<FailedJobAction> {
+    const job = await this.failedJob(id);
+    if (typeof job === 'string') return job;
+    await job.remove();
+    return 'done';
+  }
+
+  private async failedJob(id: string): Promise<Job | Exclude<FailedJobAction, 'done'>> {
+    const job = await Job.fromId(this.queue, id);
+    if (!job) return 'not_found';
+    return (await job.getState()) === 'failed' ? job : 'not_failed';
   }
 
   async ping(): Promise<void> {

@@ -14,6 +14,7 @@ import {
   nextRun,
   type EnqueueOptions,
   type EnqueuedJob,
+  type FailedJobAction,
   type FailedJobInfo,
   type JobCounts,
   type JobRunner,
@@ -148,6 +149,34 @@ export class InlineRunner implements JobRunner {
         failed_at: j.finishedOn ? new Date(j.finishedOn).toISOString() : null,
         data: j.data,
       }));
+  }
+
+  async retry(id: string): Promise<FailedJobAction> {
+    const job = this.takeFailed(id);
+    if (typeof job === 'string') return job;
+    if (this.closing) throw new Error('the job runner is closed');
+    job.attemptsMade = 0;
+    job.failedReason = undefined;
+    job.finishedOn = undefined;
+    this.ready(job);
+    return 'done';
+  }
+
+  async discard(id: string): Promise<FailedJobAction> {
+    const job = this.takeFailed(id);
+    if (typeof job === 'string') return job;
+    this.jobs.delete(id);
+    return 'done';
+  }
+
+  /** Removes a job from the failed list and hands it over. */
+  private takeFailed(id: string): InlineJob | Exclude<FailedJobAction, 'done'> {
+    const job = this.jobs.get(id);
+    if (!job) return 'not_found';
+    const at = this.finished.failed.indexOf(job);
+    if (job.state !== 'failed' || at < 0) return 'not_failed';
+    this.finished.failed.splice(at, 1);
+    return job;
   }
 
   async ping(): Promise<void> {}

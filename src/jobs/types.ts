@@ -64,6 +64,9 @@ export interface FailedJobInfo {
   data: unknown;
 }
 
+/** What became of an operator's retry or discard of a failed job. */
+export type FailedJobAction = 'done' | 'not_found' | 'not_failed';
+
 export interface QueueSnapshot {
   backend: 'bullmq' | 'inline';
   queue: string;
@@ -80,6 +83,13 @@ export interface JobRunner {
   snapshot(): Promise<QueueSnapshot>;
   schedules(): Promise<ScheduleInfo[]>;
   recentFailures(limit: number): Promise<FailedJobInfo[]>;
+  /**
+   * An operator's second chance for a failed job: it waits again with its attempts counted from
+   * zero (`not_found` when no job has the id, `not_failed` when it is not in the failed list).
+   */
+  retry(id: string): Promise<FailedJobAction>;
+  /** Removes a failed job from the failed list for good. */
+  discard(id: string): Promise<FailedJobAction>;
   /** Round trip to the queue's store; throws when it does not answer. */
   ping(): Promise<void>;
   /** Stops taking jobs, lets the running ones finish, and closes connections. */

@@ -41,6 +41,11 @@ export class HealthRegistry {
     return this.checks.map((c) => c.name);
   }
 
+  /** Whether a failing check of this name makes the service not ready. */
+  isRequired(name: string): boolean {
+    return this.checks.some((c) => c.name === name && c.required);
+  }
+
   /** Called with each check's outcome (the dependency-up gauges listen here). */
   onResult(listener: HealthListener): void {
     this.listeners.push(listener);

@@ -9,6 +9,7 @@
  */
 import { getLogger, type Logger } from './logging.ts';
 import type { Metrics, SecurityEventType } from './metrics.ts';
+import { RECENT_CAPACITY, RecentList, securityEventRecord, type SecurityEventRecord } from './recent.ts';
 import { captureSecurityEvent } from './sentry.ts';
 
 /** Events that reach Sentry: each means a credential is in someone else's hands or under attack. */
@@ -17,6 +18,9 @@ const HIGH_SEVERITY: ReadonlySet<SecurityEventType> = new Set(['refresh_token_re
 export type SecurityEventFields = Record<string, string | number | boolean | null | undefined>;
 
 export class SecurityEvents {
+  /** This process's latest events, for the operator console. */
+  readonly recent = new RecentList<SecurityEventRecord>(RECENT_CAPACITY);
+
   constructor(private readonly metrics: Metrics | undefined) {}
 
   static severity(type: SecurityEventType): 'high' | 'medium' {
@@ -31,6 +35,7 @@ export class SecurityEvents {
     this.metrics?.recordSecurityEvent(type);
     const severity = SecurityEvents.severity(type);
     getLogger(log, 'security').warn({ type, severity, ...fields }, 'security_event');
+    this.recent.push(securityEventRecord(type, severity, fields, requestId));
     if (severity === 'high') {
       const { user_id, ...rest } = fields;
       const details: Record<string, string | number | boolean | undefined> = {};

@@ -61,4 +61,12 @@ export class FallbackStore implements RateLimitStore {
     // Redis is away: this replica's own view is the best there is.
     return this.fallback.dashboard();
   }
+
+  /** Both stores: a window the breaker kept locally while Redis was away is unblocked too. */
+  async reset(windowIds: readonly string[]): Promise<number> {
+    const local = await this.fallback.reset(windowIds);
+    if (!this.primary.available()) return local;
+    const shared = await withTimeout(this.primary.reset(windowIds), this.dashboardTimeoutMs, () => new StoreTimeoutError(`no answer within ${this.dashboardTimeoutMs} ms`));
+    return Math.max(local, shared);
+  }
 }

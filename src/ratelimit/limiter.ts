@@ -40,7 +40,7 @@ export class RateLimiter {
   readonly resolver: PolicyResolver;
 
   constructor(
-    policies: readonly Policy[],
+    private readonly policies: readonly Policy[],
     readonly store: RateLimitStore,
     private readonly events: RateLimitEvents = {},
   ) {
@@ -69,6 +69,16 @@ export class RateLimiter {
 
   dashboard(): Promise<RateLimitDashboard> {
     return this.store.dashboard();
+  }
+
+  /**
+   * Unblocks a client: forgets its windows, under every policy or only those shown with `endpoint`
+   * (the dashboard's endpoint label). Its next request starts a new window. Resolves to how many
+   * windows there were.
+   */
+  reset(clientId: string, endpoint?: string): Promise<number> {
+    const ids = this.policies.filter((p) => endpoint === undefined || p.endpoint === endpoint).map((p) => `${p.name}:${clientId}`);
+    return this.store.reset(ids);
   }
 }
 

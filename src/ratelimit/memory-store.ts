@@ -117,6 +117,12 @@ export class MemoryStore implements RateLimitStore {
     return { current_active_limits: active, ...this.stats.summary(now) };
   }
 
+  async reset(windowIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const id of windowIds) if (this.windows.delete(id)) removed++;
+    return removed;
+  }
+
   private sweep(now: number): void {
     this.hitsSinceSweep = 0;
     this.lastSweepAt = now;

@@ -9,6 +9,7 @@ export type PolicyName =
   | 'auth-login'
   | 'auth-register'
   | 'auth-refresh'
+  | 'ops-console'
   | 'plaid-webhook'
   | 'bank-linking'
   | 'budget-check-alerts'
@@ -44,10 +45,13 @@ export interface Policy {
 
 /** First match wins, so specific policies come before the two defaults. */
 export const POLICIES: readonly Policy[] = [
-  { name: 'auth-login', endpoint: '/api/v1/auth/login', methods: ['POST'], routes: ['/api/v1/auth/login'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 60, algorithm: 'sliding' },
+  { name: 'auth-login', endpoint: '/api/v1/auth/login', methods: ['POST'], routes: ['/api/v1/auth/login', '/ops/api/session'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 60, algorithm: 'sliding' },
   { name: 'auth-register', endpoint: '/api/v1/auth/register', methods: ['POST'], routes: ['/api/v1/auth/register'], callers: 'any', key: 'ip', limit: 10, windowSeconds: 3600, algorithm: 'sliding' },
   { name: 'auth-refresh', endpoint: '/api/v1/auth/refresh', methods: ['POST'], routes: ['/api/v1/auth/refresh'], callers: 'any', key: 'ip', limit: 30, windowSeconds: 60, algorithm: 'sliding' },
   // The provider's webhook calls come from a few provider addresses: generous, but not unlimited.
+  // The operator console's own calls (its sign-in is auth-login's): apart from the API's budgets, so an
+  // open console never eats an address's anonymous allowance, and bounded for anyone without a session.
+  { name: 'ops-console', endpoint: '/ops', routes: ['/ops/*'], callers: 'any', key: 'ip', limit: 600, windowSeconds: 60, algorithm: 'fixed' },
   { name: 'plaid-webhook', endpoint: '/api/v1/plaid/webhook', methods: ['POST'], routes: ['/api/v1/plaid/webhook'], callers: 'any', key: 'ip', limit: 600, windowSeconds: 60, algorithm: 'fixed' },
   { name: 'bank-linking', endpoint: '/api/v1/plaid', routes: ['/api/v1/plaid/*'], callers: 'any', key: 'client', limit: 20, windowSeconds: 60, algorithm: 'fixed' },
   { name: 'budget-check-alerts', endpoint: '/api/v1/budgets/check-alerts', methods: ['POST'], routes: ['/api/v1/budgets/check-alerts'], callers: 'any', key: 'client', limit: 10, windowSeconds: 60, algorithm: 'fixed' },

@@ -236,4 +236,17 @@ export class RedisStore implements RateLimitStore {
       top_endpoints: pairs(endpoints).map(([endpoint, requests]) => ({ endpoint, requests })),
     };
   }
+
+  /** One MULTI: each window's hash and log, and its entries in the two active-window sets. */
+  async reset(windowIds: readonly string[]): Promise<number> {
+    if (windowIds.length === 0) return 0;
+    const p = this.prefix;
+    const tx = this.client.multi();
+    for (const id of windowIds) tx.del(`${p}w:${id}`, `${p}log:${id}`);
+    tx.zrem(`${p}active:exp`, ...windowIds).zrem(`${p}active:n`, ...windowIds);
+    const replies = (await tx.exec()) ?? [];
+    for (const [error] of replies) if (error) throw error;
+    // DEL counts the hash and the log: a window is there when either was.
+    return replies.slice(0, windowIds.length).filter(([, n]) => Number(n) > 0).length;
+  }
 }

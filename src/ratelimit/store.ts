@@ -62,6 +62,8 @@ export interface RateLimitStore {
   readonly kind: 'memory' | 'redis';
   hit(h: Hit): Promise<Decision>;
   dashboard(): Promise<RateLimitDashboard>;
+  /** Forgets these windows (an operator unblocking a client); resolves to how many there were. */
+  reset(windowIds: readonly string[]): Promise<number>;
 }
 
 /** How many windows the dashboard lists (the busiest first), and the length of each top list. */

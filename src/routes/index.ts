@@ -19,6 +19,7 @@ import auditRoutes from './monitoring/audit.ts';
 import dashboardRoutes from './monitoring/dashboards.ts';
 import readinessRoutes from './monitoring/health.ts';
 import jobRoutes from './monitoring/jobs.ts';
+import opsConsole from './ops/index.ts';
 
 interface RouteGroup {
   prefix: string;
@@ -35,6 +36,7 @@ export const ROUTES: readonly RouteGroup[] = [
   { prefix: '/api/v1/monitoring', plugin: dashboardRoutes }, //                GET …/rate-limits, …/system-stats  routes/monitoring/dashboards.ts
   { prefix: '/api/v1/monitoring', plugin: jobRoutes }, //                      GET …/jobs                   routes/monitoring/jobs.ts
   { prefix: '/api/v1/monitoring', plugin: auditRoutes }, //                    GET …/audit                  routes/monitoring/audit.ts
+  { prefix: '/ops', plugin: opsConsole, when: (c) => c.ops.enabled }, //       /ops, /ops/assets/*, /ops/api/*  routes/ops/index.ts
   { prefix: '/api/v1/dev', plugin: devRoutes, when: (c) => !c.isProduction }, // POST …/test-sentry         routes/dev.ts
   { prefix: '/api/v1/auth', plugin: authRoutes }, //                           modules/auth/routes.ts
   { prefix: '/api/v1/accounts', plugin: accountRoutes }, //                    modules/accounts/routes.ts

@@ -32,6 +32,12 @@ class FakePrimary implements PrimaryStore {
   async dashboard(): Promise<RateLimitDashboard> {
     return { current_active_limits: [], total_requests_last_hour: 999, blocked_requests_last_hour: 0, top_clients: [], top_endpoints: [] };
   }
+  resets: string[][] = [];
+  async reset(ids: readonly string[]): Promise<number> {
+    this.resets.push([...ids]);
+    if (this.mode === 'fail') throw new Error('ECONNRESET');
+    return ids.length;
+  }
 }
 
 function setup(timeoutMs = 20) {

@@ -1,13 +1,11 @@
 /** /api/v1/auth: register, login, refresh, logout, me. Auth events are logged as `api.auth`. */
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { unauthorized } from '../../lib/errors.ts';
-import { getLogger, type Logger } from '../../observability/logging.ts';
-import { ANONYMOUS_ACTOR } from '../audit/trail.ts';
+import type { Logger } from '../../observability/logging.ts';
 import { dummyHash } from './passwords.ts';
 import { loginBody, refreshTokenBody, registerBody, tokenPairResponse, userResponse, type TokenPairResponse, type UserResponse } from './schemas.ts';
-import { AuthService, normalizeEmail, type TokenPair, type User } from './service.ts';
-import { failedLogin, succeededLogin, throttledLogin } from './login-throttle.ts';
+import { AuthService, type TokenPair, type User } from './service.ts';
+import { authLog, signIn } from './sign-in.ts';
 
 const toUserResponse = (u: User): UserResponse => ({
   id: u.id,
@@ -24,10 +22,6 @@ const toTokenResponse = (t: TokenPair): TokenPairResponse => ({
   expires_in: t.expiresIn,
 });
 
-/** The request's logger (with its request id) renamed for this module. Emails are masked by the logger. */
-const authLog = (request: FastifyRequest): Logger => getLogger(request.log as Logger, 'api.auth');
-
-const INVALID_CREDENTIALS = 'Incorrect email or password';
 const INVALID_REFRESH = 'The refresh token is invalid, expired or revoked; log in again';
 
 const routes: FastifyPluginAsyncZod = async (app) => {
@@ -64,27 +58,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const { email, password } = request.body;
-      // Per-account throttle (across IPs and replicas), checked before the password is looked at.
-      const attempt = await app.loginThrottle.begin(normalizeEmail(email));
-      if (!attempt.admitted) {
-        // Audited as denied, naming no user: whether the account exists is not revealed here either.
-        await request.audit({ action: 'auth.login', outcome: 'denied', actor: ANONYMOUS_ACTOR, targetType: 'user', targetId: null, details: { reason: 'throttled', email } });
-        throw throttledLogin(app, request, reply, attempt);
-      }
-      const result = await auth.login(email, password);
-      if (!result.ok) {
-        authLog(request).warn({ email, ip: request.ip, reason: result.reason }, 'user_login_failed');
-        const userId = result.reason === 'wrong_password' ? result.userId : null;
-        await request.audit({ action: 'auth.login', outcome: 'failure', actor: userId ?? ANONYMOUS_ACTOR, targetType: 'user', targetId: userId, details: { reason: result.reason, email } });
-        failedLogin(app, request, attempt);
-        throw unauthorized(INVALID_CREDENTIALS);
-      }
-      await succeededLogin(app, attempt);
-      request.userId = result.user.id;
-      authLog(request).info({ user_id: result.user.id, email: result.user.email, ip: request.ip }, 'user_login');
-      await request.audit({ action: 'auth.login', outcome: 'success', targetType: 'user', targetId: result.user.id });
-      return toTokenResponse(result.tokens);
+      const user = await signIn(app, request, reply, auth, request.body, { action: 'auth.login' });
+      return toTokenResponse(await auth.issueTokens(user.id));
     },
   );
 

@@ -32,10 +32,12 @@ export interface TokenPair {
   expiresIn: number;
 }
 
-export type LoginResult =
-  | { ok: true; user: User; tokens: TokenPair }
+export type CredentialsResult =
+  | { ok: true; user: User }
   | { ok: false; reason: 'unknown_email' }
   | { ok: false; reason: 'wrong_password'; userId: string };
+
+export type LoginResult = Exclude<CredentialsResult, { ok: true }> | { ok: true; user: User; tokens: TokenPair };
 
 export type RefreshResult =
   | { ok: true; userId: string; familyId: string; tokens: TokenPair }
@@ -95,6 +97,19 @@ export class AuthService {
    * hash so both failures cost the same time; the caller answers both with the same 401.
    */
   async login(emailInput: string, password: string): Promise<LoginResult> {
+    const checked = await this.checkCredentials(emailInput, password);
+    if (!checked.ok) return checked;
+    return { ok: true, user: checked.user, tokens: await this.issueTokens(checked.user.id) };
+  }
+
+  /** A new token pair of a new refresh-token family (a sign-in). */
+  async issueTokens(userId: string): Promise<TokenPair> {
+    const refreshToken = await this.insertRefreshToken(this.db, userId, randomUUID());
+    return this.pair(userId, refreshToken.token);
+  }
+
+  /** Email and password checked, in the same time whether the email is known or not; nothing issued. */
+  async checkCredentials(emailInput: string, password: string): Promise<CredentialsResult> {
     const email = normalizeEmail(emailInput);
     const [row] = await this.db
       .select({ ...userColumns, passwordHash: users.passwordHash })
@@ -105,8 +120,7 @@ export class AuthService {
     if (!row) return { ok: false, reason: 'unknown_email' };
     if (!valid) return { ok: false, reason: 'wrong_password', userId: row.id };
     const { passwordHash: _hash, ...user } = row;
-    const refreshToken = await this.insertRefreshToken(this.db, user.id, randomUUID());
-    return { ok: true, user, tokens: await this.pair(user.id, refreshToken.token) };
+    return { ok: true, user };
   }
 
   /** Spends the presented refresh token and issues the next pair of its family. */

@@ -5,6 +5,7 @@
  * Reading the trail is itself on the trail (`monitoring.read`).
  */
 import { z } from 'zod';
+import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { AppError } from '../../lib/errors.ts';
@@ -66,6 +67,30 @@ const view = (r: AuditRow): z.infer<typeof auditEvent> => ({
   hash: r.hash,
 });
 
+/** One page of the trail for a raw query (shared with the operator console's audit view). */
+export async function readAuditPage(app: FastifyInstance, query: unknown): Promise<z.infer<typeof auditPage>> {
+  const parsed = auditQuery.safeParse(query);
+  if (!parsed.success) {
+    throw new AppError(
+      400,
+      'The audit filters are not valid',
+      parsed.error.issues.map((i) => ({ field: ['query', ...i.path.map(String)].join('.'), message: i.message })),
+    );
+  }
+  const q = parsed.data;
+  const page = await app.audit.list({
+    actor: q.actor,
+    action: q.action,
+    outcome: q.outcome,
+    requestId: q.request_id,
+    from: q.from ? new Date(q.from) : undefined,
+    to: q.to ? new Date(q.to) : undefined,
+    beforeId: q.cursor ? Number(decodeCursor(q.cursor, cursorSchema).i) : undefined,
+    limit: q.limit,
+  });
+  return { items: page.items.map(view), next_cursor: page.nextBeforeId === null ? null : encodeCursor({ i: String(page.nextBeforeId) }) };
+}
+
 const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/audit',
@@ -82,28 +107,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: auditPage },
       },
     },
-    async (request) => {
-      const parsed = auditQuery.safeParse(request.query);
-      if (!parsed.success) {
-        throw new AppError(
-          400,
-          'The audit filters are not valid',
-          parsed.error.issues.map((i) => ({ field: ['query', ...i.path.map(String)].join('.'), message: i.message })),
-        );
-      }
-      const q = parsed.data;
-      const page = await app.audit.list({
-        actor: q.actor,
-        action: q.action,
-        outcome: q.outcome,
-        requestId: q.request_id,
-        from: q.from ? new Date(q.from) : undefined,
-        to: q.to ? new Date(q.to) : undefined,
-        beforeId: q.cursor ? Number(decodeCursor(q.cursor, cursorSchema).i) : undefined,
-        limit: q.limit,
-      });
-      return { items: page.items.map(view), next_cursor: page.nextBeforeId === null ? null : encodeCursor({ i: String(page.nextBeforeId) }) };
-    },
+    async (request) => readAuditPage(app, request.query),
   );
 };
 

@@ -133,7 +133,7 @@ export async function collectSystemStats(
   };
 }
 
-async function redisInfo(redis: Redis | undefined): Promise<SystemStats['redis']> {
+export async function redisInfo(redis: Redis | undefined): Promise<SystemStats['redis']> {
   if (!redis) return { configured: false };
   if (redis.status !== 'ready') return { configured: true, connected: false, used_memory_bytes: null };
   try {

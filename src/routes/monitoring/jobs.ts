@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { AppError } from '../../lib/errors.ts';
-import { JOB_STATES } from '../../jobs/types.ts';
+import { JOB_STATES, type JobRunner } from '../../jobs/types.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 
 const QUEUE_TIMEOUT_MS = 1_000;
@@ -30,6 +30,19 @@ const jobsDashboard = z.object({
   timestamp: z.string(),
 });
 
+/** The queue at a glance (shared with the operator console's jobs view); 503 when the queue does not answer in time. */
+export async function readJobsDashboard(jobs: JobRunner, failures: number): Promise<z.infer<typeof jobsDashboard>> {
+  try {
+    const [snapshot, schedules, recent] = await withTimeout(
+      Promise.all([jobs.snapshot(), jobs.schedules(), failures > 0 ? jobs.recentFailures(failures) : []]),
+      QUEUE_TIMEOUT_MS,
+    );
+    return { ...snapshot, schedules, recent_failures: recent, timestamp: new Date().toISOString() };
+  } catch {
+    throw new AppError(503, 'The job queue does not answer (is Redis up?)');
+  }
+}
+
 const routes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/jobs',
@@ -44,17 +57,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: jobsDashboard },
       },
     },
-    async (request) => {
-      try {
-        const [snapshot, schedules, failures] = await withTimeout(
-          Promise.all([app.jobs.snapshot(), app.jobs.schedules(), request.query.failures > 0 ? app.jobs.recentFailures(request.query.failures) : []]),
-          QUEUE_TIMEOUT_MS,
-        );
-        return { ...snapshot, schedules, recent_failures: failures, timestamp: new Date().toISOString() };
-      } catch {
-        throw new AppError(503, 'The job queue does not answer (is Redis up?)');
-      }
-    },
+    async (request) => readJobsDashboard(app.jobs, request.query.failures),
+
   );
 };
 
