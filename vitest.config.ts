@@ -1,7 +1,8 @@
 import { defineConfig, type TestProjectInlineConfiguration, type ViteUserConfig } from 'vitest/config';
 import { REQUIRE_SERVICES, servicesAvailable } from './test/helpers/services.ts';
 
-// One command (`npm test`) runs every tier: unit, API on PGlite, API again on Postgres, integration.
+// One command (`npm test`) runs every tier: unit, API on PGlite, API again on Postgres, integration,
+// browser.
 // The Postgres run of the API suite is left out, with a visible message, where no Postgres answers
 // (and is a failure with REQUIRE_SERVICES=1).
 export default defineConfig(async (): Promise<ViteUserConfig> => {
@@ -21,6 +22,8 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
           extends: true,
           test: { name: 'integration', include: ['test/integration/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000 },
         },
+        // The operator console in real headless Chromium (skipped, visibly, where there is none).
+        { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000 } },
       ],
     },
   };

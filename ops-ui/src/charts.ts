@@ -5,6 +5,7 @@ import { clock, num } from './format.ts';
 
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
 const HEIGHT = 220;
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 100_000, 1_000_000];
 
 export interface SeriesSpec {
   label: string;
@@ -114,9 +115,23 @@ export class LiveChart {
           stroke: '#4b5563',
           grid: { stroke: '#e5e7eb', width: 1 },
           ticks: { stroke: '#e5e7eb', width: 1 },
-          values: (_u: uPlot, splits: number[]) => splits.map((s) => clock(new Date(s * 1000)).slice(0, 5)),
+          // HH:MM, or HH:MM:SS while the charts span less than a quarter of an hour (a new process).
+          values: (u: uPlot, splits: number[]) => {
+            const span = (u.scales.x?.max ?? 0) - (u.scales.x?.min ?? 0);
+            return splits.map((s) => clock(new Date(s * 1000)).slice(0, span < 900 ? 8 : 5));
+          },
         },
-        { stroke: '#4b5563', grid: { stroke: '#e5e7eb', width: 1 }, ticks: { stroke: '#e5e7eb', width: 1 }, size: 56, values: tick, label: unit, labelSize: 18 },
+        {
+          stroke: '#4b5563',
+          grid: { stroke: '#e5e7eb', width: 1 },
+          ticks: { stroke: '#e5e7eb', width: 1 },
+          size: 56,
+          values: tick,
+          label: unit,
+          labelSize: 18,
+          // Whole units get whole steps (no 0, 0, 1, 1 for a count of jobs).
+          ...(digits === 0 ? { incrs: WHOLE_STEPS } : {}),
+        },
       ],
       series: [
         { label: 'Time', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' },

@@ -164,6 +164,11 @@ function onHashChange(): void {
 }
 
 function mountPage(session: Session, def: PageDef, moveFocus: boolean): void {
+  // A message about the last page's action does not follow the operator to the next page.
+  if (announcer) {
+    announcer.className = 'announcer';
+    announcer.textContent = '';
+  }
   if (!mainEl) return;
   // An empty or unknown route shows the overview: say so in the address bar (no new history entry).
   if (location.hash !== `#/${def.path}`) history.replaceState(null, '', `#/${def.path}`);

@@ -3,11 +3,14 @@
  * is missing, unless REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 
 export const REQUIRE_SERVICES = process.env.REQUIRE_SERVICES === '1';
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_TEST_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Debian's chromium (the browser tests drive it with playwright-core; no browser download). */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 function portOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
@@ -41,6 +44,7 @@ const checks = {
     return portOpen(u.hostname, Number(u.port || 6379));
   },
   prometheus: async () => binaryExists('prometheus') && binaryExists('promtool'),
+  chromium: async () => existsSync(CHROMIUM_PATH),
 };
 
 export type Service = keyof typeof checks;
