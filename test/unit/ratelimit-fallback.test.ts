@@ -139,4 +139,18 @@ describe('FallbackStore', () => {
     await store.hit(hit);
     expect((await store.dashboard()).total_requests_last_hour).toBe(1);
   });
+
+  it('reset: clears the local windows and the shared ones; only the local ones while Redis is away; a failing Redis is an error', async () => {
+    const { store, primary } = setup();
+    primary.mode = 'down';
+    await store.hit(hit);
+    expect(await store.reset(['default:a'])).toBe(1);
+    expect(primary.resets).toEqual([]);
+    expect(await store.reset(['default:a'])).toBe(0);
+    primary.mode = 'ok';
+    expect(await store.reset(['default:a', 'default:b'])).toBe(2);
+    expect(primary.resets).toEqual([['default:a', 'default:b']]);
+    primary.mode = 'fail';
+    await expect(store.reset(['default:a'])).rejects.toThrow('ECONNRESET');
+  });
 });

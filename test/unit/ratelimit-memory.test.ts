@@ -269,6 +269,21 @@ describe('HourStats, the edges', () => {
   });
 });
 
+describe('MemoryStore.reset', () => {
+  it('forgets the named windows only, and counts the ones that were there', async () => {
+    const store = new MemoryStore();
+    const h = (client: string, policy = 'default') => ({ windowId: `${policy}:${client}`, policy, clientId: client, limit: 1, windowSeconds: 60, windowEndpoint: '/api/v1', endpoint: '/api/v1/x' });
+    await store.hit(h('a'));
+    expect((await store.hit(h('a'))).blocked).toBe(true);
+    await store.hit(h('a', 'transactions'));
+    await store.hit(h('b'));
+    expect(await store.reset(['default:a', 'default:nobody'])).toBe(1);
+    expect(store.size).toBe(2);
+    expect((await store.hit(h('a'))).blocked).toBe(false);
+    expect((await store.hit(h('b'))).blocked).toBe(true);
+  });
+});
+
 describe('BoundedCounter (Space-Saving)', () => {
   it('replaces the first of the smallest counts', () => {
     const c = new BoundedCounter(3);

@@ -187,6 +187,23 @@ describe('RateLimiter', () => {
     expect(dash.current_active_limits).toEqual([expect.objectContaining({ endpoint: '/tx', client_id: 'user:u9', requests: 4, limit: 3, window_seconds: 30, blocked: true })]);
   });
 
+  it("reset: forgets a client's windows under every policy, or under those of one endpoint label", async () => {
+    const limiter = new RateLimiter(POLICIES, new MemoryStore());
+    const spend = async () => {
+      for (let i = 0; i < 4; i++) await limiter.check({ method: 'GET', route: '/tx/:id', userId: null, ip: '10.0.0.2' });
+      for (let i = 0; i < 3; i++) await limiter.check({ method: 'POST', route: '/login', userId: null, ip: '10.0.0.2' });
+    };
+    const blocked = async () => (await limiter.dashboard()).current_active_limits.filter((w) => w.blocked).map((w) => w.endpoint).sort();
+    await spend();
+    expect(await blocked()).toEqual(['/login', '/tx']);
+    expect(await limiter.reset('10.0.0.2', '/tx')).toBe(1);
+    expect(await blocked()).toEqual(['/login']);
+    expect((await limiter.check({ method: 'GET', route: '/tx/:id', userId: null, ip: '10.0.0.2' }))!.decision.blocked).toBe(false);
+    expect(await limiter.reset('10.0.0.2')).toBe(2);
+    expect(await blocked()).toEqual([]);
+    expect(await limiter.reset('10.0.0.2', '/nowhere')).toBe(0);
+  });
+
   it('createRateLimiter uses the memory store without Redis', () => {
     const limiter = createRateLimiter(options(), undefined);
     expect(limiter.store).toBeInstanceOf(MemoryStore);

@@ -97,6 +97,19 @@ describe('RATE_LIMIT_* configuration', () => {
   });
 });
 
+describe('the operator console', () => {
+  const resolver = new PolicyResolver(POLICIES);
+  it('signs in under the API sign-in policy, and polls under a budget of its own', () => {
+    expect(resolver.match('POST', '/ops/api/session', false)?.name).toBe('auth-login');
+    expect(resolver.match('GET', '/ops/api/session', false)?.name).toBe('ops-console');
+    expect(resolver.match('GET', '/ops/api/overview', false)?.name).toBe('ops-console');
+    expect(resolver.match('GET', '/ops', false)?.name).toBe('ops-console');
+    expect(resolver.match('GET', '/opsx', false)?.name).toBe('anonymous');
+    const ops = POLICIES.find((p) => p.name === 'ops-console')!;
+    expect(ops).toMatchObject({ key: 'ip', limit: 600, windowSeconds: 60, endpoint: '/ops' });
+  });
+});
+
 describe('client identity', () => {
   const defaultPolicy = POLICIES.find((p) => p.name === 'default')!;
   const login = POLICIES.find((p) => p.name === 'auth-login')!;

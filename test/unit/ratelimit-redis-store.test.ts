@@ -229,6 +229,21 @@ describe.skipIf(!ok)('RedisStore', () => {
     expect(board.top_endpoints[0]).toEqual({ endpoint: '/e3', requests: 10 });
   });
 
+  it('reset: forgets the named windows (hash, log, both active sets) and counts the ones that were there', async () => {
+    const s = store();
+    for (let i = 0; i < 4; i++) await s.hit(hit('a'));
+    await s.hit(hit('a', { windowId: 'auth-login:a', policy: 'auth-login', algorithm: 'sliding', windowEndpoint: '/api/v1/auth/login' }));
+    await s.hit(hit('b'));
+    expect(await s.reset(['default:a', 'auth-login:a', 'default:nobody'])).toBe(2);
+    expect(await redis.exists(`${prefix}w:default:a`, `${prefix}w:auth-login:a`, `${prefix}log:auth-login:a`)).toBe(0);
+    expect(await redis.zrange(`${prefix}active:exp`, 0, -1)).toEqual(['default:b']);
+    expect(await redis.zrange(`${prefix}active:n`, 0, -1)).toEqual(['default:b']);
+    expect((await s.dashboard()).current_active_limits.map((w) => w.client_id)).toEqual(['b']);
+    // Its next request starts a new window.
+    expect((await s.hit(hit('a'))).count).toBe(1);
+    expect(await s.reset([])).toBe(0);
+  });
+
   it('is available while its client is connected, and not once it is closed', async () => {
     const own = new Redis(REDIS_TEST_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
     const s = new RedisStore(own, prefix);
