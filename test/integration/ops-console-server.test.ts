@@ -72,7 +72,7 @@ describe.skipIf(!ok)('the operator console in server mode', () => {
       replicas.push(app);
     }
     const config = loadConfig(env());
-    worker = assemble(await openCore(config, 'worker', { logger: logger(), database: backends.database }), 'worker', { logger: logger() });
+    worker = assemble(await openCore(config, 'worker', { logger: logger(), database: backends.database }), 'worker');
     await worker.jobs.runner.start();
     await createOrPromoteAdmin(backends.database.db, ADMIN.email, ADMIN.password);
   });

@@ -236,8 +236,8 @@ describe.skipIf(!ok)('RedisStore', () => {
     await s.hit(hit('b'));
     expect(await s.reset(['default:a', 'auth-login:a', 'default:nobody'])).toBe(2);
     expect(await redis.exists(`${prefix}w:default:a`, `${prefix}w:auth-login:a`, `${prefix}log:auth-login:a`)).toBe(0);
-    expect(await redis.zrange(`${prefix}active:exp`, 0, -1)).toEqual(['default:b']);
-    expect(await redis.zrange(`${prefix}active:n`, 0, -1)).toEqual(['default:b']);
+    expect(await redis.zrange(`${prefix}active:exp`, '0', '-1')).toEqual(['default:b']);
+    expect(await redis.zrange(`${prefix}active:n`, '0', '-1')).toEqual(['default:b']);
     expect((await s.dashboard()).current_active_limits.map((w) => w.client_id)).toEqual(['b']);
     // Its next request starts a new window.
     expect((await s.hit(hit('a'))).count).toBe(1);
