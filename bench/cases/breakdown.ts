@@ -70,7 +70,36 @@ export async function breakdownCase(ctx: ModeContext, fixture: Fixture, off: Api
   }
   rows.push(await unsampledRow(ctx, fixture, off, jwtSecret, anonymous, progress));
   rows.push(await collectorDownRow(ctx, fixture, jwtSecret, anonymous, progress));
+  rows.push(await consoleRow(ctx, fixture, jwtSecret, health, progress));
   return rows;
+}
+
+/**
+ * The operator console (issue 17) on a production server: everything on, without the console
+ * (OPS_CONSOLE_ENABLED=false) and with it (its routes, its sampler reading the registry every
+ * 10 s, the recent-error and security-event lists). Nothing of it is on a request's path, so the
+ * target is the breakdown's noise bound.
+ */
+async function consoleRow(ctx: ModeContext, fixture: Fixture, jwtSecret: string, target: Target, progress: Progress): Promise<Row> {
+  const without = await startVariant(ctx, fixture, 'on', jwtSecret, { name: 'on-no-console', env: { OPS_CONSOLE_ENABLED: 'false' } });
+  const withConsole = await startVariant(ctx, fixture, 'on', jwtSecret, { name: 'on-console', env: { OPS_CONSOLE_ENABLED: 'true' } });
+  try {
+    const { aUs: withoutUs, bUs: withUs, p99 } = await alternate(ctx.settings, target, without, withConsole, [without, withConsole]);
+    progress(`breakdown ${ctx.mode} console: ${fmt(withoutUs)} → ${fmt(withUs)} µs/request, p99 ×${fmt(p99, 2)}`);
+    return {
+      case: 'B1 breakdown',
+      mode: ctx.mode,
+      measure: `${target.label} server CPU µs/request, everything on: without → with the operator console`,
+      baseline: fmt(withoutUs),
+      result: fmt(withUs),
+      ratio: fmt(withUs / withoutUs, 2),
+      target: '≤ 1.10 (CPU and p99)',
+      ok: withUs / withoutUs <= 1.1 && p99 <= 1.1,
+      note: `${withUs >= withoutUs ? '+' : ''}${fmt(withUs - withoutUs)} µs per request; p99 ${fmt(p99, 2)}; its sampler: the B3 console row`,
+    };
+  } finally {
+    await Promise.all([without.child.stop(), withConsole.child.stop()]);
+  }
 }
 
 /**

@@ -14,6 +14,7 @@ import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { createMetrics, exemplarOf, type Metrics } from '../../src/observability/metrics.ts';
+import { MetricsHistory } from '../../src/observability/metrics-history.ts';
 import { closeRedisClient, createRedisClient } from '../../src/redis.ts';
 import { BENCH_JWT_SECRET } from '../fixtures.ts';
 import { quietLogger } from '../quiet-logger.ts';
@@ -119,10 +120,37 @@ export async function scrapeCase(ctx: ScrapeContext, settings: BenchSettings, pr
         },
       );
     }
+    rows.push(await consoleSampleRow(metrics, samples, ctx.mode, settings, progress));
     return rows;
   } finally {
     await app.close();
     await database.close();
     if (redis && redis.status !== 'end') await closeRedisClient(redis);
   }
+}
+
+/**
+ * The operator console's sampler on the same registry: one read of the counters and duration
+ * buckets (what /ops's charts are made of), taken every OPS_SAMPLE_INTERVAL_SECONDS (10 s) by every
+ * API process. No request pays for it; the process pays this much once per interval.
+ */
+async function consoleSampleRow(metrics: Metrics, series: number, mode: string, settings: BenchSettings, progress: Progress): Promise<Row> {
+  const history = new MetricsHistory(metrics, { intervalMs: 10_000, windowMs: 3_600_000 });
+  const times = new Samples();
+  for (let i = 0; i < settings.scrapes + 1; i++) {
+    const started = performance.now();
+    await history.sample(Date.now() + i * 10_000);
+    if (i > 0) times.add(performance.now() - started);
+    await sleep(20);
+  }
+  const [p50, p99] = times.percentiles(50, 99);
+  const perMille = (p50! / 10_000) * 1000;
+  progress(`console sample ${mode}: p50 ${fmt(p50!)} ms, p99 ${fmt(p99!)} ms`);
+  return {
+    case: 'B3 scrape',
+    mode,
+    measure: `console sampler (/ops charts) ms per sample, ${fmt(series, 0)} series`,
+    result: fmt(p50!),
+    note: `p99 ${fmt(p99!)} ms; once every 10 s: ${fmt(perMille)} ‰ of one core, nothing per request`,
+  };
 }

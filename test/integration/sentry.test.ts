@@ -8,8 +8,11 @@
  * receiver here stays uninstrumented and sees exactly what left the API. A second short-lived
  * child reports a task's final failure the way the worker will.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/modules/auth/tokens.ts';
@@ -23,6 +26,8 @@ const API = `http://127.0.0.1:${API_PORT}`;
 const JWT_SECRET = 'sentry-integration-secret-at-least-32-characters';
 const RELEASE = `nest-egg@sentry-it-${randomUUID().slice(0, 8)}`;
 const TASK_RELEASE = `${RELEASE}-worker`;
+const CONSOLE_ADMIN = { email: 'sentry-console@example.com', password: 'console admin password' };
+const SENTRY_EVENT_URL = 'https://sentry.example.com/organizations/acme/issues/?query={event_id}';
 
 // The personal data and secrets a request carries; none may appear in any envelope.
 const EMAIL = 'jane.doe@example.com';
@@ -46,17 +51,28 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, DATABASE_URL: '', REDIS_URL: '', LOG_FILE: '', ...extra };
 }
 
-async function startApi(dsn: string): Promise<Api> {
+/** A platform admin in the data directory, made before the API opens it (the embedded database serves one process). */
+function createAdmin(dataDir: string): void {
+  execFileSync(process.execPath, ['bin/nest-egg.js', 'create-admin', '--email', CONSOLE_ADMIN.email, '--password', CONSOLE_ADMIN.password], {
+    cwd: ROOT,
+    env: childEnv({ DATA_DIR: dataDir, JWT_SECRET, LOG_LEVEL: 'warn', ENVIRONMENT: 'staging' }),
+    stdio: 'ignore',
+    timeout: 120_000,
+  });
+}
+
+async function startApi(dsn: string, dataDir: string): Promise<Api> {
   const child = spawn(process.execPath, ['bin/nest-egg.js', 'serve'], {
     cwd: ROOT,
     env: childEnv({
       SENTRY_DSN: dsn,
+      OPS_SENTRY_EVENT_URL: SENTRY_EVENT_URL,
       ENVIRONMENT: 'staging',
       RELEASE,
       SENTRY_TRACES_SAMPLE_RATE: '1.0',
       HOST: '127.0.0.1',
       PORT: String(API_PORT),
-      DATA_DIR: 'memory://',
+      DATA_DIR: dataDir,
       JWT_SECRET,
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'info',
@@ -122,11 +138,15 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
   const userId = randomUUID();
   let token: string;
 
+  let dataDir: string;
+
   beforeAll(async () => {
     receiver = await startSentryReceiver({ port: RECEIVER_PORT });
     token = await new TokenService(JWT_SECRET, 900).issueAccess(userId);
-    api = await startApi(receiver.dsn);
-  }, 180_000);
+    dataDir = mkdtempSync(join(tmpdir(), 'nest-egg-sentry-'));
+    createAdmin(dataDir);
+    api = await startApi(receiver.dsn, dataDir);
+  }, 240_000);
 
   afterAll(async () => {
     if (api && api.child.exitCode === null) {
@@ -134,6 +154,7 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
       await api.exited;
     }
     await receiver?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   let testEvent: SentryEvent;
@@ -169,6 +190,21 @@ describe('Sentry error tracking and performance monitoring (real SDK, local rece
     expect(breadcrumbs).toContainEqual(
       expect.objectContaining({ category: 'log', level: 'warning', message: 'sentry_test_error_requested', data: expect.objectContaining({ request_id: 'sentry-it-test-error' }) }),
     );
+  });
+
+  it("the operator console's errors view shows that 5xx with the event's id and a link to it", async () => {
+    const signIn = await fetch(`${API}/ops/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CONSOLE_ADMIN) });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const view = (await (await fetch(`${API}/ops/api/errors`, { headers: { cookie } })).json()) as { errors: Record<string, unknown>[] };
+    const row = view.errors.find((e) => e.request_id === 'sentry-it-test-error');
+    expect(row).toMatchObject({
+      route: '/api/v1/dev/test-sentry',
+      status: 500,
+      sentry_event_id: testEvent.event_id,
+      sentry_url: SENTRY_EVENT_URL.replace('{event_id}', String(testEvent.event_id)),
+      trace_id: (testEvent.contexts as { trace: { trace_id: string } }).trace.trace_id,
+    });
   });
 
   it("links the error's log line and the event both ways: sentry_event_id in the log, request_id on the event", () => {
