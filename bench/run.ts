@@ -16,6 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { breakdownCase } from './cases/breakdown.ts';
 import { coldStartCase } from './cases/coldstart.ts';
+import { consoleCase } from './cases/console.ts';
 import { dataCase } from './cases/data.ts';
 import { memoryCase } from './cases/memory.ts';
 import { overheadCase, type Endpoint } from './cases/overhead.ts';
@@ -169,6 +170,7 @@ async function main(): Promise<number> {
       }
     }
     if (wants('tracing')) await attempt(rows, 'Tracing', 'in-process', async () => tracingCase(settings, progress));
+    if (wants('console')) await attempt(rows, 'Console', 'embedded', () => consoleCase(settings, progress));
     if (wants('cold-start')) {
       for (const ctx of available) {
         await attempt(rows, 'Cold start', ctx.mode, () => coldStartCase({ mode: ctx.mode, dir, redisEnv: ctx.redisEnv, postgresUrl: settings.postgresUrl }, settings, progress));

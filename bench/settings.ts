@@ -40,7 +40,7 @@ export interface BenchSettings {
   coldStarts: number;
   /** Which modes run: embedded, server, or both. */
   modes: ('embedded' | 'server')[];
-  /** Which groups of cases run: load (B1, B2, the breakdown, Memory, B5), scrape (B3), ratelimit (B4), tracing (its in-process cost), cold-start. */
+  /** Which groups of cases run: load (B1, B2, the breakdown, Memory, B5), scrape (B3), ratelimit (B4), tracing (its in-process cost), cold-start, console (the operator console's first render in Chromium). */
   cases: BenchCase[];
   postgresUrl: string;
   redisUrl: string;
@@ -48,7 +48,7 @@ export interface BenchSettings {
   keep: boolean;
 }
 
-export const BENCH_CASES = ['load', 'scrape', 'ratelimit', 'tracing', 'cold-start'] as const;
+export const BENCH_CASES = ['load', 'scrape', 'ratelimit', 'tracing', 'cold-start', 'console'] as const;
 export type BenchCase = (typeof BENCH_CASES)[number];
 
 export function loadSettings(): BenchSettings {

@@ -184,6 +184,18 @@ describe('the operator console (test environment: Secure cookie)', () => {
     ]);
   });
 
+  it("shows a failed job's data scrubbed as log lines are", async () => {
+    const runner = t.app.jobs as InlineRunner;
+    const job = await runner.enqueue('sync_transactions', { item_id: 'jane.doe@example.com', access_token: 'access-sandbox-4f1c2b9e-0000-4000-8000-1234567890ab' });
+    await runner.drain();
+    const res = await get('/ops/api/jobs');
+    expect(res.body).not.toContain('jane.doe@example.com');
+    expect(res.body).not.toContain('access-sandbox-4f1c2b9e');
+    const failure = json<{ recent_failures: { id: string; data: Record<string, unknown> }[] }>(res).recent_failures.find((f) => f.id === job.id);
+    expect(failure!.data).toMatchObject({ access_token: '[REDACTED]' });
+    await post(`/ops/api/jobs/${job.id}/discard`);
+  });
+
   it('lists the last 5xx answers with request and trace ids, the message scrubbed', async () => {
     const res = await t.app.inject({
       method: 'POST',

@@ -14,7 +14,7 @@ import { maskIp } from '../../modules/audit/context.ts';
 import type { AuditDetails } from '../../modules/audit/chain.ts';
 import type { FailedJobAction } from '../../jobs/types.ts';
 import type { MetricsHistory } from '../../observability/metrics-history.ts';
-import { scrub } from '../../observability/redact.ts';
+import { scrub, scrubErrorMessage } from '../../observability/redact.ts';
 import { readAuditPage } from '../monitoring/audit.ts';
 import { EventLoopDelay, redisInfo } from '../monitoring/dashboards.ts';
 import { readJobsDashboard } from '../monitoring/jobs.ts';
@@ -102,7 +102,8 @@ const routes: FastifyPluginAsyncZod<ConsoleApiOptions> = async (app, opts) => {
 
   app.get('/jobs', { schema: hidden }, async () => {
     const view = await readJobsDashboard(app.jobs, FAILURES_SHOWN);
-    return { ...view, recent_failures: view.recent_failures.map((f) => ({ ...f, data: scrub(f.data) })) };
+    // Scrubbed as log lines are: a task's error message or data may quote what it was given.
+    return { ...view, recent_failures: view.recent_failures.map((f) => ({ ...f, failed_reason: scrubErrorMessage(f.failed_reason), data: scrub(f.data) })) };
   });
 
   const jobAction = (action: 'retry' | 'discard') =>
