@@ -206,23 +206,35 @@ export class BullmqRunner implements JobRunner {
   }
 
   async retry(id: string): Promise<FailedJobAction> {
-    const job = await this.failedJob(id);
-    if (typeof job === 'string') return job;
-    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    return 'done';
+    return this.onFailedJob(id, (job) => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
   }
 
   async discard(id: string): Promise<FailedJobAction> {
-    const job = await this.failedJob(id);
-    if (typeof job === 'string') return job;
-    await job.remove();
-    return 'done';
+    return this.onFailedJob(id, (job) => job.remove());
   }
 
-  private async failedJob(id: string): Promise<Job | Exclude<FailedJobAction, 'done'>> {
-    const job = await Job.fromId(this.queue, id);
-    if (!job) return 'not_found';
-    return (await job.getState()) === 'failed' ? job : 'not_failed';
+  /**
+   * Runs `action` on a job in the failed list. BullMQ refuses (throws) when the job left that list
+   * in the meantime — another replica's operator retried it, or removeOnFail trimmed it — which is
+   * told apart from a real error by reading the job again.
+   */
+  private async onFailedJob(id: string, action: (job: Job) => Promise<unknown>): Promise<FailedJobAction> {
+    const state = async () => {
+      const job = await Job.fromId(this.queue, id);
+      return { job, failed: job ? (await job.getState()) === 'failed' : false };
+    };
+    const before = await state();
+    if (!before.job) return 'not_found';
+    if (!before.failed) return 'not_failed';
+    try {
+      await action(before.job);
+      return 'done';
+    } catch (error) {
+      const after = await state();
+      if (!after.job) return 'not_found';
+      if (!after.failed) return 'not_failed';
+      throw error;
+    }
   }
 
   async ping(): Promise<void> {

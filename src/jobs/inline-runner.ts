@@ -152,9 +152,9 @@ export class InlineRunner implements JobRunner {
   }
 
   async retry(id: string): Promise<FailedJobAction> {
+    if (this.closing) throw new Error('the job runner is closed');
     const job = this.takeFailed(id);
     if (typeof job === 'string') return job;
-    if (this.closing) throw new Error('the job runner is closed');
     job.attemptsMade = 0;
     job.failedReason = undefined;
     job.finishedOn = undefined;

@@ -7,6 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
+import { eq } from 'drizzle-orm';
+import { users } from '../../src/db/schema.ts';
 import { createOrPromoteAdmin } from '../../src/modules/auth/admin.ts';
 import type { InlineRunner } from '../../src/jobs/inline-runner.ts';
 import { CONSOLE_CSP } from '../../src/routes/ops/index.ts';
@@ -90,6 +92,11 @@ describe('the operator console (test environment: Secure cookie)', () => {
       expect(res.statusCode, url).toBe(401);
       expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
     }
+    // The router decodes percent-escapes: `/ops/%61pi/…` is `/ops/api/…`, and is refused the same way.
+    for (const [method, url] of [['GET', '/ops/%61pi/audit'], ['GET', '/ops/%61pi/errors'], ['POST', '/ops/%61pi/rate-limits/reset'], ['DELETE', '/ops/%61pi/session'], ['GET', '/%6Fps/api/overview']] as const) {
+      const res = await t.app.inject({ method, url, headers: { 'content-type': 'application/json' }, payload: method === 'GET' ? undefined : '{"client_id":"x"}' });
+      expect(res.statusCode, `${method} ${url}`).toBe(401);
+    }
     const me = json<{ signed_in: boolean; user: { email: string }; replica: { pid: number }; mode: string }>(await get('/ops/api/session'));
     expect(me).toMatchObject({ signed_in: true, user: { email: admin.email }, replica: { pid: process.pid }, mode: 'embedded' });
   });
@@ -135,11 +142,15 @@ describe('the operator console (test environment: Secure cookie)', () => {
     expect(json<{ detail: string }>(noToken).detail).toMatch(/CSRF/);
     // Sign-in from another site is refused too (login CSRF).
     expect((await signIn(t, admin.email, ADMIN_PASSWORD, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' })).statusCode).toBe(403);
+    // Behind a TLS-terminating proxy (no TRUST_PROXY) the browser's https Origin names our host: accepted.
+    expect((await post('/ops/api/rate-limits/reset', { client_id: '192.0.2.2' }, { origin: 'https://console.example.com', host: 'console.example.com' })).statusCode).toBe(200);
+    expect((await post('/ops/api/rate-limits/reset', { client_id: '192.0.2.2' }, { origin: 'https://evil.example.com', host: 'console.example.com' })).statusCode).toBe(403);
+    expect((await post('/ops/api/rate-limits/reset', { client_id: '192.0.2.2' }, { origin: 'null' })).statusCode).toBe(403);
     // The same call from the console's own origin passes.
     const same = await post('/ops/api/rate-limits/reset', { client_id: '192.0.2.1' }, { origin: 'http://localhost:80', 'sec-fetch-site': 'same-origin' });
     expect(same.statusCode).toBe(200);
-    const none = json<{ items: { action: string }[] }>(await get('/ops/api/audit?action=ops.rate_limit_reset'));
-    expect(none.items).toHaveLength(1);
+    const resets = json<{ items: { action: string }[] }>(await get('/ops/api/audit?action=ops.rate_limit_reset'));
+    expect(resets.items).toHaveLength(2);
   });
 
   it('unblocks a rate-limited client: its next request is admitted, and the reset is audited', async () => {
@@ -252,6 +263,34 @@ describe('the operator console (test environment: Secure cookie)', () => {
     expect(out.statusCode).toBe(204);
     expect(cookieOf(out)).toMatch(/Max-Age=0/);
     expect((await get('/ops/api/overview')).statusCode).toBe(401);
+  });
+});
+
+describe('console sessions and the account behind them', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('signing in again ends the session the browser had', async () => {
+    const admin = await newAdmin(t);
+    const first = await signedIn(t, admin.email);
+    const again = await signIn(t, admin.email, ADMIN_PASSWORD, { cookie: first.cookie });
+    expect(again.statusCode).toBe(200);
+    expect(cookieOf(again).split(';')[0]).not.toBe(first.cookie);
+    expect((await t.app.inject({ method: 'GET', url: '/ops/api/overview', headers: { cookie: first.cookie } })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'GET', url: '/ops/api/overview', headers: { cookie: cookieOf(again).split(';')[0]! } })).statusCode).toBe(200);
+  });
+
+  it('an admin who is demoted loses the console at the next request, and the page is told to sign in', async () => {
+    const admin = await newAdmin(t);
+    const s = await signedIn(t, admin.email);
+    await t.db.database.db.update(users).set({ isAdmin: false }).where(eq(users.id, admin.id));
+    expect(json(await t.app.inject({ method: 'GET', url: '/ops/api/session', headers: { cookie: s.cookie } }))).toEqual({ signed_in: false });
+    await t.db.database.db.update(users).set({ isAdmin: true }).where(eq(users.id, admin.id));
+    // The session was ended, not merely refused once.
+    expect((await t.app.inject({ method: 'GET', url: '/ops/api/audit', headers: { cookie: s.cookie } })).statusCode).toBe(401);
   });
 });
 

@@ -4,8 +4,9 @@
  * token's shape and what the store keeps (a hash of the token, never the token). The Redis store
  * is exercised across two replicas in test/integration/ops-console-server.test.ts.
  */
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { ConsoleSessions, MemorySessionStore, csrfMatches, type ConsoleSession, type SessionStore } from '../../src/routes/ops/sessions.ts';
+import { ConsoleSessions, MemorySessionStore, RedisSessionStore, csrfMatches, type ConsoleSession, type SessionStore } from '../../src/routes/ops/sessions.ts';
 
 function setup() {
   const clock = { t: 1_000_000 };
@@ -15,6 +16,10 @@ function setup() {
     put: (key, session, ttlMs) => {
       puts.push({ key, ttlMs });
       return memory.put(key, session, ttlMs);
+    },
+    touch: (key, session, ttlMs) => {
+      puts.push({ key, ttlMs });
+      return memory.touch(key, session, ttlMs);
     },
     get: (key) => memory.get(key),
     delete: (key) => memory.delete(key),
@@ -82,6 +87,22 @@ describe('console sessions', () => {
     await expect(sessions.end('not a token')).resolves.toBeUndefined();
   });
 
+  it('a request racing a sign-out does not bring the session back', async () => {
+    const { sessions } = setup();
+    const { token } = await sessions.create(admin);
+    // The request has read the session; the sign-out deletes it before the request writes it back.
+    const store = (sessions as unknown as { store: SessionStore }).store;
+    const realGet = store.get;
+    store.get = async (key) => {
+      const s = await realGet(key);
+      await sessions.end(token);
+      return s;
+    };
+    expect(await sessions.resume(token)).toBeNull();
+    store.get = realGet;
+    expect(await sessions.resume(token)).toBeNull();
+  });
+
   it('compares the CSRF header with the session token in full', () => {
     const s = { csrfToken: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' } as ConsoleSession;
     expect(csrfMatches(s, 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG')).toBe(true);
@@ -101,5 +122,16 @@ describe('console sessions', () => {
     expect(await store.get('k10000')).not.toBeNull();
     clock.t = 1_000;
     expect(await store.get('k1')).toBeNull();
+  });
+
+  it('the Redis store answers 503 (an AppError), not a 500, when Redis does not answer', async () => {
+    // Nothing listens on port 1; without an offline queue every command fails at once.
+    const redis = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const store = new RedisSessionStore(redis, 'nest-egg-test:ops:');
+    const sessions = new ConsoleSessions(store, { ttlSeconds: 3600, idleSeconds: 600 });
+    for (const call of [() => sessions.create(admin), () => sessions.resume('A'.repeat(43)), () => sessions.end('A'.repeat(43))]) {
+      await expect(call()).rejects.toMatchObject({ name: 'AppError', status: 503 });
+    }
+    redis.disconnect();
   });
 });

@@ -37,8 +37,6 @@ export type CredentialsResult =
   | { ok: false; reason: 'unknown_email' }
   | { ok: false; reason: 'wrong_password'; userId: string };
 
-export type LoginResult = Exclude<CredentialsResult, { ok: true }> | { ok: true; user: User; tokens: TokenPair };
-
 export type RefreshResult =
   | { ok: true; userId: string; familyId: string; tokens: TokenPair }
   | { ok: false; reason: 'unknown' }
@@ -96,12 +94,6 @@ export class AuthService {
    * Checks the password and opens a new session. An unknown email is verified against a dummy
    * hash so both failures cost the same time; the caller answers both with the same 401.
    */
-  async login(emailInput: string, password: string): Promise<LoginResult> {
-    const checked = await this.checkCredentials(emailInput, password);
-    if (!checked.ok) return checked;
-    return { ok: true, user: checked.user, tokens: await this.issueTokens(checked.user.id) };
-  }
-
   /** A new token pair of a new refresh-token family (a sign-in). */
   async issueTokens(userId: string): Promise<TokenPair> {
     const refreshToken = await this.insertRefreshToken(this.db, userId, randomUUID());

@@ -9,7 +9,8 @@ import { AppError } from '../../lib/errors.ts';
 import { JOB_STATES, type JobRunner } from '../../jobs/types.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 
-const QUEUE_TIMEOUT_MS = 1_000;
+/** How long an admin read or action waits for the job queue (Redis in server mode). */
+export const QUEUE_TIMEOUT_MS = 1_000;
 
 const jobsDashboard = z.object({
   backend: z.enum(['bullmq', 'inline']),
@@ -58,7 +59,6 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => readJobsDashboard(app.jobs, request.query.failures),
-
   );
 };
 

@@ -17,7 +17,7 @@ import type { MetricsHistory } from '../../observability/metrics-history.ts';
 import { scrub, scrubErrorMessage } from '../../observability/redact.ts';
 import { readAuditPage } from '../monitoring/audit.ts';
 import { EventLoopDelay, redisInfo } from '../monitoring/dashboards.ts';
-import { readJobsDashboard } from '../monitoring/jobs.ts';
+import { QUEUE_TIMEOUT_MS, readJobsDashboard } from '../monitoring/jobs.ts';
 
 /** Which process answered: the console shows it, since its charts and recent lists are per process. */
 export interface ReplicaInfo {
@@ -32,7 +32,6 @@ export interface ConsoleApiOptions {
   mode: 'embedded' | 'server';
 }
 
-const QUEUE_TIMEOUT_MS = 1_000;
 const FAILURES_SHOWN = 50;
 
 const resetBody = z.object({ client_id: z.string().min(1).max(200), endpoint: z.string().min(1).max(200).optional() });
@@ -109,10 +108,16 @@ const routes: FastifyPluginAsyncZod<ConsoleApiOptions> = async (app, opts) => {
   const jobAction = (action: 'retry' | 'discard') =>
     app.post('/jobs/:id/' + action, { schema: { ...hidden, params: jobParams } }, async (request) => {
       const { id } = request.params;
-      const outcome: FailedJobAction = await withTimeout(app.jobs[action](id), QUEUE_TIMEOUT_MS).catch(() => {
-        throw new AppError(503, 'The job queue does not answer (is Redis up?)');
-      });
       const auditAction = action === 'retry' ? 'ops.job_retry' : 'ops.job_discard';
+      let outcome: FailedJobAction;
+      try {
+        outcome = await withTimeout(app.jobs[action](id), QUEUE_TIMEOUT_MS);
+      } catch (error) {
+        // The runners answer not_found / not_failed themselves (a job another operator moved
+        // included); what is left is the queue's store away or slow, or the runner shutting down.
+        await audited(request, auditAction, 'failure', 'job', id, { error: (error as Error).message });
+        throw new AppError(503, 'The job queue does not answer (is Redis up?)');
+      }
       await audited(request, auditAction, outcome === 'done' ? 'success' : 'failure', 'job', id, { outcome });
       if (outcome === 'not_found') throw notFound('Job');
       if (outcome === 'not_failed') throw conflict(`Job ${id} is not in the failed list`);

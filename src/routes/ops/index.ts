@@ -56,13 +56,24 @@ declare module 'fastify' {
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SESSION_PATH = '/ops/api/session';
+const ASSET_ROUTE = '/ops/assets/:name';
 
-/** True when the browser says the call comes from another site (a form or script elsewhere). */
+/**
+ * True when the browser says the call comes from another site (a form or script elsewhere):
+ * `Sec-Fetch-Site` when it sends one, else an `Origin` whose host is not ours. Hosts, not whole
+ * origins: behind a TLS-terminating proxy the request's own scheme is http unless TRUST_PROXY lets
+ * X-Forwarded-Proto through.
+ */
 function crossSite(request: FastifyRequest): boolean {
   const site = request.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin') return true;
+  if (site !== undefined) return site !== 'same-origin';
   const origin = request.headers.origin;
-  return origin !== undefined && origin !== `${request.protocol}://${request.host}`;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== request.host;
+  } catch {
+    return true;
+  }
 }
 
 const signInBody = z.object({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) });
@@ -93,26 +104,33 @@ const routes: FastifyPluginAsyncZod = async (app) => {
 
   app.decorateRequest('opsSession', null);
 
+  const tokenOf = (request: FastifyRequest): string | undefined => parseCookies(request.headers.cookie ?? '')[cookieName];
+
+  /** The signed-in admin of a request, or null (the session is ended when its account is no longer an admin). */
+  const adminSession = async (request: FastifyRequest): Promise<ConsoleSession | null> => {
+    // The auto-refresh's reads do not restart the idle clock: an unattended console still times out.
+    const session = await sessions.resume(tokenOf(request), { touch: request.headers['x-console-refresh'] !== 'auto' });
+    if (!session) return null;
+    // Still an admin? A demoted or deleted account loses the console at its next request.
+    const [user] = await app.database.db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, session.userId));
+    if (user?.isAdmin) return session;
+    await sessions.end(tokenOf(request));
+    return null;
+  };
+
   app.addHook('onRequest', async (request, reply) => {
+    // Decided on the matched route, never the raw URL (`/ops/%61pi/…` is routed as `/ops/api/…`).
+    const route = request.routeOptions.url ?? '';
     reply.header('content-security-policy', CONSOLE_CSP);
-    if (!request.url.startsWith('/ops/assets/')) reply.header('cache-control', 'no-store');
+    if (route !== ASSET_ROUTE) reply.header('cache-control', 'no-store');
     const changing = STATE_CHANGING.has(request.method);
     if (changing && crossSite(request)) throw forbidden('Cross-site requests to the operator console are refused');
-    if (!request.url.startsWith('/ops/api/')) return;
-    const route = request.routeOptions.url;
+    if (!route.startsWith('/ops/api/')) return;
     if (request.method === 'POST' && route === SESSION_PATH) return;
-    // The auto-refresh's reads do not restart the idle clock: an unattended console still times out.
-    const touch = request.headers['x-console-refresh'] !== 'auto';
-    const session = await sessions.resume(parseCookies(request.headers.cookie ?? '')[cookieName], { touch });
+    const session = await adminSession(request);
     // "Am I signed in?" is a question with an answer, not an error (the page asks it when it loads).
     if (!session && request.method === 'GET' && route === SESSION_PATH) return;
     if (!session) throw unauthorized('Sign in to the operator console');
-    // Still an admin? A demoted or deleted account loses the console at its next request.
-    const [user] = await app.database.db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, session.userId));
-    if (!user?.isAdmin) {
-      await sessions.end(parseCookies(request.headers.cookie ?? '')[cookieName]);
-      throw unauthorized('Sign in to the operator console');
-    }
     if (changing && !csrfMatches(session, request.headers['x-csrf-token'])) throw forbidden('The CSRF token is missing or wrong; reload the console');
     request.opsSession = session;
     request.userId = session.userId;
@@ -148,6 +166,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
 
   app.post('/api/session', { schema: { ...hidden, body: signInBody } }, async (request, reply) => {
     const user = await signIn(app, request, reply, auth, request.body, { action: 'ops.sign_in', adminOnly: true });
+    // A new session each sign-in (no fixation); the one this browser had, if any, ends.
+    await sessions.end(tokenOf(request));
     const { token, session } = await sessions.create(user);
     setSessionCookie(reply, token, opsConfig.sessionTtlSeconds);
     return sessionView(session);
@@ -156,7 +176,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.get('/api/session', { schema: hidden }, async (request) => (request.opsSession ? sessionView(request.opsSession) : { signed_in: false }));
 
   app.delete('/api/session', { schema: hidden }, async (request, reply) => {
-    await sessions.end(parseCookies(request.headers.cookie ?? '')[cookieName]);
+    await sessions.end(tokenOf(request));
     await request.audit({ action: 'ops.sign_out', outcome: 'success', targetType: 'user', targetId: request.opsSession!.userId });
     setSessionCookie(reply, '', 0);
     return reply.code(204).send();

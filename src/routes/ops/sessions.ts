@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { AppError } from '../../lib/errors.ts';
 
 export interface ConsoleSession {
   userId: string;
@@ -21,6 +22,8 @@ export interface ConsoleSession {
 
 export interface SessionStore {
   put(key: string, session: ConsoleSession, ttlMs: number): Promise<void>;
+  /** Writes the session back only if it is still there (a sign-out racing a request wins); false when it was not. */
+  touch(key: string, session: ConsoleSession, ttlMs: number): Promise<boolean>;
   get(key: string): Promise<ConsoleSession | null>;
   delete(key: string): Promise<void>;
 }
@@ -39,6 +42,12 @@ export class MemorySessionStore implements SessionStore {
     while (this.sessions.size > MEMORY_CAPACITY) this.sessions.delete(this.sessions.keys().next().value as string);
   }
 
+  async touch(key: string, session: ConsoleSession, ttlMs: number): Promise<boolean> {
+    if (!this.sessions.has(key)) return false;
+    await this.put(key, session, ttlMs);
+    return true;
+  }
+
   async get(key: string): Promise<ConsoleSession | null> {
     const entry = this.sessions.get(key);
     if (!entry) return null;
@@ -54,6 +63,9 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
+/** Redis did not answer: the console cannot tell who is signed in, so it answers 503, not 500. */
+const unavailable = () => new AppError(503, 'The session store (Redis) does not answer; try again shortly');
+
 export class RedisSessionStore implements SessionStore {
   constructor(
     private readonly redis: Redis,
@@ -61,17 +73,31 @@ export class RedisSessionStore implements SessionStore {
   ) {}
 
   async put(key: string, session: ConsoleSession, ttlMs: number): Promise<void> {
-    await this.redis.set(`${this.prefix}session:${key}`, JSON.stringify(session), 'PX', Math.max(1, Math.ceil(ttlMs)));
+    await this.redis.set(this.keyOf(key), JSON.stringify(session), 'PX', Math.max(1, Math.ceil(ttlMs))).catch(rethrowUnavailable);
+  }
+
+  async touch(key: string, session: ConsoleSession, ttlMs: number): Promise<boolean> {
+    // XX: only if the key is still there, so a sign-out in between is never undone.
+    const reply = await this.redis.set(this.keyOf(key), JSON.stringify(session), 'PX', Math.max(1, Math.ceil(ttlMs)), 'XX').catch(rethrowUnavailable);
+    return reply === 'OK';
   }
 
   async get(key: string): Promise<ConsoleSession | null> {
-    const raw = await this.redis.get(`${this.prefix}session:${key}`);
+    const raw = await this.redis.get(this.keyOf(key)).catch(rethrowUnavailable);
     return raw ? (JSON.parse(raw) as ConsoleSession) : null;
   }
 
   async delete(key: string): Promise<void> {
-    await this.redis.del(`${this.prefix}session:${key}`);
+    await this.redis.del(this.keyOf(key)).catch(rethrowUnavailable);
   }
+
+  private keyOf(key: string): string {
+    return `${this.prefix}session:${key}`;
+  }
+}
+
+function rethrowUnavailable(): never {
+  throw unavailable();
 }
 
 export interface SessionPolicy {
@@ -120,8 +146,7 @@ export class ConsoleSessions {
     }
     if (opts.touch === false) return session;
     session.lastSeenAt = at;
-    await this.store.put(key, session, this.remainingMs(session, at));
-    return session;
+    return (await this.store.touch(key, session, this.remainingMs(session, at))) ? session : null;
   }
 
   async end(token: string | undefined): Promise<void> {
