@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { registerErrorHandlers } from '../../src/http/errors.ts';
 import { AppError, unprocessable } from '../../src/lib/errors.ts';
+import { RecentList, type ServerErrorRecord } from '../../src/observability/recent.ts';
+import { runInTrace, type TraceContext } from '../../src/observability/trace-context.ts';
 
 const captured = vi.hoisted(() => ({ calls: [] as { error: unknown; ctx: Record<string, unknown> }[] }));
 vi.mock('../../src/observability/sentry.ts', () => ({
@@ -357,5 +359,44 @@ describe('not found', () => {
     const body = expectProblem(res, 404, 'No route for DELETE /nowhere/at/all');
     expect(body.title).toBe('Not Found');
     expect(captured.calls).toEqual([]);
+  });
+});
+
+describe("the operator console's list of recent 5xx answers", () => {
+  it('records each reported error (status, method, route, request id, trace id, Sentry event id, scrubbed message), and nothing for a 4xx', async () => {
+    const recent = new RecentList<ServerErrorRecord>(10);
+    const own = Fastify({ logger: false });
+    registerErrorHandlers(own, recent);
+    own.decorateRequest('userId', null);
+    const trace: TraceContext = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', parentSpanId: undefined, sampled: false, tracestate: undefined };
+    own.addHook('onRequest', (request, _reply, done) => (request.headers['x-traced'] ? runInTrace(trace, done) : done()));
+    own.get('/items/:id', fail(new Error('boom for jane.doe@example.com')));
+    own.get('/down', fail(coded('db', { code: 'ECONNREFUSED' })));
+    own.get('/upstream', fail(new AppError(502, 'Upstream down')));
+    own.get('/missing', fail(new AppError(404, 'Budget not found')));
+    expect((await own.inject({ method: 'GET', url: '/items/7', headers: { 'x-traced': '1' } })).statusCode).toBe(500);
+    expect((await own.inject({ method: 'GET', url: '/down' })).statusCode).toBe(503);
+    expect((await own.inject({ method: 'GET', url: '/upstream' })).statusCode).toBe(502);
+    expect((await own.inject({ method: 'GET', url: '/missing' })).statusCode).toBe(404);
+    expect((await own.inject({ method: 'POST', url: '/nowhere' })).statusCode).toBe(404);
+    const list = recent.list();
+    expect(list.map((e) => [e.status, e.method, e.route])).toEqual([
+      [502, 'GET', '/upstream'],
+      [503, 'GET', '/down'],
+      [500, 'GET', '/items/:id'],
+    ]);
+    expect(list[2]).toMatchObject({ trace_id: trace.traceId, sentry_event_id: 'event-1', request_id: expect.any(String) });
+    expect(list[2]!.message).toContain('boom for');
+    expect(list[2]!.message).not.toContain('jane.doe@example.com');
+    expect(list[1]!.trace_id).toBeNull();
+    expect(Date.parse(list[0]!.time)).toBeGreaterThan(Date.now() - 60_000);
+    await own.close();
+  });
+
+  it('keeps the latest entries only, newest first', () => {
+    const recent = new RecentList<number>(3);
+    for (let i = 1; i <= 5; i++) recent.push(i);
+    expect(recent.list()).toEqual([5, 4, 3]);
+    expect(recent.list(2)).toEqual([5, 4]);
   });
 });
