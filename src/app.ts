@@ -32,6 +32,7 @@ import rateLimitPlugin from './ratelimit/plugin.ts';
 import type { Redis } from './redis.ts';
 import jobsPlugin from './jobs/plugin.ts';
 import { registerRoutes } from './routes/index.ts';
+import { EventLoopDelay } from './routes/monitoring/dashboards.ts';
 
 export interface AppDeps extends CoreOptions, AssembleOptions {
   /**
@@ -56,6 +57,8 @@ declare module 'fastify' {
     securityEvents: SecurityEvents;
     /** This process's latest 5xx answers (the operator console's errors view). */
     recentErrors: RecentList<ServerErrorRecord>;
+    /** The event loop's delay over the last minute (system-stats and the console's overview). */
+    eventLoopDelay: EventLoopDelay;
   }
 }
 
@@ -98,6 +101,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('redis', redis);
   app.decorate('securityEvents', new SecurityEvents(metrics));
   app.decorate('recentErrors', new RecentList<ServerErrorRecord>(RECENT_CAPACITY));
+  const eventLoopDelay = new EventLoopDelay();
+  app.decorate('eventLoopDelay', eventLoopDelay);
+  app.addHook('onClose', async () => eventLoopDelay.stop());
   // First: every later hook, the handler and what they queue run in the request's trace.
   registerRequestTracing(app, parts.tracing);
   if (config.metrics.enabled) registerHttpMetrics(app, metrics, { skip: [METRICS_PATH] });

@@ -5,6 +5,12 @@ import { users } from '../../db/schema.ts';
 import { hashPassword } from './passwords.ts';
 import { seedDefaultCategories } from '../categories/defaults.ts';
 
+/** Whether the user is a platform admin; undefined when no such user exists. */
+export async function isPlatformAdmin(db: Db, userId: string): Promise<boolean | undefined> {
+  const [user] = await db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, userId));
+  return user?.isAdmin;
+}
+
 export async function createOrPromoteAdmin(db: Db, email: string, password: string): Promise<{ id: string; created: boolean }> {
   const normalized = email.trim().toLowerCase();
   const passwordHash = await hashPassword(password);

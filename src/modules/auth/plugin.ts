@@ -4,9 +4,8 @@
  * refused before its body is read or validated.
  */
 import fp from 'fastify-plugin';
-import { eq } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { users } from '../../db/schema.ts';
+import { isPlatformAdmin } from './admin.ts';
 import { forbidden, unauthorized } from '../../lib/errors.ts';
 import type { Logger } from '../../observability/logging.ts';
 import { TokenService } from './tokens.ts';
@@ -52,9 +51,9 @@ export default fp(
 
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
       if (!request.userId) throw unauthorized('A valid bearer access token is required');
-      const [user] = await app.database.db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, request.userId));
-      if (!user) throw unauthorized('The user of this token no longer exists');
-      if (!user.isAdmin) {
+      const admin = await isPlatformAdmin(app.database.db, request.userId);
+      if (admin === undefined) throw unauthorized('The user of this token no longer exists');
+      if (!admin) {
         app.securityEvents.record(request.log as Logger, 'admin_denied', { user_id: request.userId, route: request.routeOptions.url ?? 'unmatched', ip: request.ip }, request.id);
         throw forbidden('Only platform admins may read this');
       }

@@ -146,9 +146,6 @@ export async function redisInfo(redis: Redis | undefined): Promise<SystemStats['
 }
 
 const routes: FastifyPluginAsyncZod = async (app) => {
-  const loop = new EventLoopDelay();
-  app.addHook('onClose', async () => loop.stop());
-
   const security = [{ bearer: [] }];
 
   app.get(
@@ -178,7 +175,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: systemStats },
       },
     },
-    async () => collectSystemStats(app.database, app.redis, loop, app.hasDecorator('jobs') ? () => app.jobs.snapshot() : undefined),
+    async () => collectSystemStats(app.database, app.redis, app.eventLoopDelay, app.hasDecorator('jobs') ? () => app.jobs.snapshot() : undefined),
   );
 };
 

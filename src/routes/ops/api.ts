@@ -16,7 +16,7 @@ import type { FailedJobAction } from '../../jobs/types.ts';
 import type { MetricsHistory } from '../../observability/metrics-history.ts';
 import { scrub, scrubErrorMessage } from '../../observability/redact.ts';
 import { readAuditPage } from '../monitoring/audit.ts';
-import { EventLoopDelay, redisInfo } from '../monitoring/dashboards.ts';
+import { redisInfo } from '../monitoring/dashboards.ts';
 import { QUEUE_TIMEOUT_MS, readJobsDashboard } from '../monitoring/jobs.ts';
 
 /** Which process answered: the console shows it, since its charts and recent lists are per process. */
@@ -42,8 +42,6 @@ const link = (template: string | undefined, placeholder: string, id: string | nu
 const routes: FastifyPluginAsyncZod<ConsoleApiOptions> = async (app, opts) => {
   const { history, replica, mode } = opts;
   const { config } = app;
-  const loop = new EventLoopDelay();
-  app.addHook('onClose', async () => loop.stop());
   const hidden = { hide: true };
 
   app.get('/overview', { schema: hidden }, async () => {
@@ -70,7 +68,7 @@ const routes: FastifyPluginAsyncZod<ConsoleApiOptions> = async (app, opts) => {
         rss_bytes: memory.rss,
         heap_used_bytes: memory.heapUsed,
         heap_total_bytes: memory.heapTotal,
-        event_loop_delay_ms: loop.snapshot(),
+        event_loop_delay_ms: app.eventLoopDelay.snapshot(),
       },
       database: { mode: app.database.mode, pool_size: pool.size, pool_available: pool.available },
       redis,

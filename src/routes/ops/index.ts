@@ -15,13 +15,12 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { users } from '../../db/schema.ts';
 import { AppError, forbidden, unauthorized } from '../../lib/errors.ts';
 import { AuthService } from '../../modules/auth/service.ts';
+import { isPlatformAdmin } from '../../modules/auth/admin.ts';
 import { signIn } from '../../modules/auth/sign-in.ts';
 import { MetricsHistory } from '../../observability/metrics-history.ts';
 import consoleApi, { type ReplicaInfo } from './api.ts';
@@ -112,8 +111,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     const session = await sessions.resume(tokenOf(request), { touch: request.headers['x-console-refresh'] !== 'auto' });
     if (!session) return null;
     // Still an admin? A demoted or deleted account loses the console at its next request.
-    const [user] = await app.database.db.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, session.userId));
-    if (user?.isAdmin) return session;
+    if (await isPlatformAdmin(app.database.db, session.userId)) return session;
     await sessions.end(tokenOf(request));
     return null;
   };
