@@ -87,7 +87,7 @@ describe('the operator console (test environment: Secure cookie)', () => {
   it('says who is signed in, and refuses every view without a session (401 problem)', async () => {
     const anonymous = await t.app.inject({ method: 'GET', url: '/ops/api/session' });
     expect(json(anonymous)).toEqual({ signed_in: false });
-    for (const url of ['/ops/api/overview', '/ops/api/metrics', '/ops/api/rate-limits', '/ops/api/jobs', '/ops/api/errors', '/ops/api/security', '/ops/api/audit']) {
+    for (const url of ['/ops/api/overview', '/ops/api/history', '/ops/api/rate-limits', '/ops/api/jobs', '/ops/api/errors', '/ops/api/security', '/ops/api/audit']) {
       const res = await t.app.inject({ method: 'GET', url, headers: { cookie: 'nest_egg_ops=forged; __Secure-nest_egg_ops=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
       expect(res.statusCode, url).toBe(401);
       expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
@@ -242,7 +242,7 @@ describe('the operator console (test environment: Secure cookie)', () => {
     expect(overview.redis).toEqual({ configured: false });
     expect(overview.queue).toMatchObject({ backend: 'inline' });
     expect(overview.process.rss_bytes).toBeGreaterThan(0);
-    const metrics = json<{ metrics_enabled: boolean; interval_seconds: number; window_seconds: number; points: unknown[] }>(await get('/ops/api/metrics'));
+    const metrics = json<{ metrics_enabled: boolean; interval_seconds: number; window_seconds: number; points: unknown[] }>(await get('/ops/api/history'));
     expect(metrics).toMatchObject({ metrics_enabled: true, interval_seconds: 10, window_seconds: 3600 });
     expect(Array.isArray(metrics.points)).toBe(true);
   });

@@ -163,7 +163,7 @@ export const overviewPage: PageDef = {
 
     return {
       async refresh() {
-        const [overview, metrics] = await Promise.all([get<Overview>('/ops/api/overview'), get<Metrics>('/ops/api/metrics')]);
+        const [overview, metrics] = await Promise.all([get<Overview>('/ops/api/overview'), get<Metrics>('/ops/api/history')]);
         swap(cardsHost, cards(overview));
         renderMetrics(metrics);
       },

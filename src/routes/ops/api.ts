@@ -76,7 +76,7 @@ const routes: FastifyPluginAsyncZod<ConsoleApiOptions> = async (app, opts) => {
     };
   });
 
-  app.get('/metrics', { schema: hidden }, async () => ({ metrics_enabled: config.metrics.enabled, ...history.view() }));
+  app.get('/history', { schema: hidden }, async () => ({ metrics_enabled: config.metrics.enabled, ...history.view() }));
 
   app.get('/rate-limits', { schema: hidden }, async () => ({
     ...(await app.rateLimiter.dashboard()),
